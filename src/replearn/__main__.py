@@ -1,0 +1,7 @@
+"""Allow ``python -m replearn``."""
+
+import sys
+
+from replearn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""Command-line entry point: ``replearn <workflow> [options]``.
+
+Each workflow module under :mod:`replearn.workflows` registers its own
+subcommand (``COMMAND``, ``HELP``, ``add_arguments(parser)``, ``run(args)``).
+User mistakes (:class:`~replearn.errors.ReplearnError`) print one line on
+stderr and exit with code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from replearn import __version__
+from replearn.errors import ReplearnError
+
+EXAMPLES = """\
+examples:
+  replearn assignment --quick            # the main job on built-in synthetic data, in under a minute
+  replearn assignment --data data.npz    # the course's real data
+  replearn fashion                       # train the lecture's CNN on Fashion-MNIST
+  replearn transfer --base runs/fashion-*/ --compare
+  replearn autoencoder --compare         # 2-D codes of MNIST vs PCA, t-SNE, ISOMAP
+"""
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every workflow accepts."""
+    group = parser.add_argument_group("common options")
+    group.add_argument("--out", metavar="DIR", help="run directory (default: runs/<workflow>-<timestamp>/)")
+    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding mnist/ and fashion-mnist/ IDX files (default: $REPLEARN_DATA, the cache, then download)",
+    )
+    group.add_argument("--quick", action="store_true", help="small subsets and few steps: same code path, under a minute")
+    group.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda' (default: auto)")
+    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    group.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subcommand per registered workflow."""
+    from replearn.workflows import WORKFLOWS
+
+    parser = argparse.ArgumentParser(
+        prog="replearn",
+        description="Representation learning on small image data sets.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"replearn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<workflow>", title="workflows")
+    for module in WORKFLOWS:
+        p = sub.add_parser(
+            module.COMMAND,
+            help=module.HELP,
+            description=(module.__doc__ or module.HELP).strip().split("\n\n")[0],
+            epilog=getattr(module, "EXAMPLES", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        add_common_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        result = args._run(args)
+    except ReplearnError as exc:
+        if args.debug:
+            raise
+        print(f"replearn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"replearn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
