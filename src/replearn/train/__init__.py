@@ -1,0 +1,33 @@
+"""Training: one :func:`fit` for every workflow, plus ``evaluate``/``predict`` helpers."""
+
+from replearn.train.batching import epoch_generator, epoch_permutation, iter_batches, num_batches
+from replearn.train.callbacks import Callback, EarlyStopping
+from replearn.train.checkpoint import CHECKPOINT_NAME, checkpoint_path, load_checkpoint, save_checkpoint
+from replearn.train.config import LOSSES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
+from replearn.train.engine import fit
+from replearn.train.history import History
+from replearn.train.losses import make_loss
+from replearn.train.predict import evaluate, predict
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "LOSSES",
+    "MONITORS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "TrainConfig",
+    "checkpoint_path",
+    "epoch_generator",
+    "epoch_permutation",
+    "evaluate",
+    "fit",
+    "iter_batches",
+    "load_checkpoint",
+    "make_loss",
+    "num_batches",
+    "predict",
+    "save_checkpoint",
+]

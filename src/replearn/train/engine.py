@@ -1,0 +1,419 @@
+"""The one training loop of replearn: :func:`fit`.
+
+Every workflow trains through :func:`fit`. Data arrive as tensors already in
+memory and are batched by slicing (see :mod:`replearn.train.batching`); the
+run is deterministic on the CPU for a given seed, and a run resumed from its
+checkpoint ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from replearn.errors import ReplearnError
+from replearn.train._device import autocast, place, resolve_bf16, to_device
+from replearn.train.batching import AUGMENT_STREAM, epoch_generator, epoch_permutation, iter_batches, num_batches
+from replearn.train.callbacks import Callback, EarlyStopping
+from replearn.train.checkpoint import check_compatible, checkpoint_path, load_checkpoint, save_checkpoint
+from replearn.train.config import TrainConfig
+from replearn.train.history import History
+from replearn.train.losses import CLASSIFICATION_LOSSES, make_loss
+from replearn.train.predict import evaluate
+from replearn.utils.runtime import resolve_device
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+#: Progress-bar metrics are synchronised (``.item()``) every this many steps.
+POSTFIX_EVERY = 10
+#: Evaluation batches are at least this large (the result does not depend on it).
+MIN_EVAL_BATCH = 256
+#: Config fields that may change between a run and its resumption.
+RESUME_MAY_CHANGE = ("epochs", "early_stopping_patience", "device")
+
+
+def _keep_frozen_in_eval(model: nn.Module) -> None:
+    """Put every submodule with ``frozen = True`` into eval mode (call after ``model.train()``)."""
+    for m in model.modules():
+        if getattr(m, "frozen", False):
+            m.eval()
+
+
+# ---------------------------------------------------------------------------- checks
+def _check_pair(name: str, pair: Any, loss: str) -> Pair:
+    """Validate a ``(x, y)`` pair for ``loss``; return it as a tuple."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(t, torch.Tensor) for t in pair):
+        raise ReplearnError(f"fit: {name} must be a tuple (x, y) of tensors, got {type(pair).__name__}")
+    x, y = pair
+    if x.dtype != torch.float32 or x.dim() < 2:
+        raise ReplearnError(
+            f"fit: {name} x must be a float32 tensor (N, C, H, W), got {x.dtype} of shape {tuple(x.shape)}"
+        )
+    if y.dim() == 0 or x.shape[0] == 0 or x.shape[0] != y.shape[0]:
+        raise ReplearnError(
+            f"fit: {name} x has {x.shape[0]} samples and y has shape {tuple(y.shape)}; need the same N >= 1"
+        )
+    if loss in CLASSIFICATION_LOSSES:
+        if y.dtype != torch.int64 or y.dim() != 1:
+            raise ReplearnError(
+                f"fit: {name} y must be int64 class indices (N,) for loss {loss!r}, "
+                f"got {y.dtype} of shape {tuple(y.shape)}"
+            )
+        if int(y.min()) < 0:
+            raise ReplearnError(f"fit: {name} y has class index {int(y.min())}; class indices start at 0")
+    elif not y.is_floating_point():
+        raise ReplearnError(
+            f"fit: {name} y must be a float tensor of the model's output shape for loss {loss!r}, got {y.dtype}"
+        )
+    return x, y
+
+
+def _probe(model: nn.Module, name: str, x: torch.Tensor, y: torch.Tensor, loss: str, device: torch.device,
+           channels_last: bool) -> None:
+    """Run two samples through the model (eval mode, no grad) and check the output against ``y``."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(to_device(x[:2], device, channels_last))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ReplearnError(f"fit: the model cannot take {name} x of shape {tuple(x.shape)}: {first}") from exc
+    finally:
+        model.train(was_training)
+    if loss in CLASSIFICATION_LOSSES:
+        if out.dim() != 2:
+            raise ReplearnError(f"fit: loss {loss!r} needs model outputs (N, classes), got shape {tuple(out.shape)}")
+        if int(y.max()) >= out.shape[1]:
+            raise ReplearnError(
+                f"fit: {name} y has class index {int(y.max())} but the model has {out.shape[1]} outputs"
+            )
+    elif tuple(out.shape[1:]) != tuple(y.shape[1:]):
+        raise ReplearnError(
+            f"fit: model outputs have shape (N, {', '.join(map(str, out.shape[1:]))}) but {name} y has shape "
+            f"{tuple(y.shape)} for loss {loss!r}"
+        )
+
+
+def _check_resume_config(saved: Mapping[str, Any], config: TrainConfig, path: os.PathLike) -> None:
+    """Only epochs, patience and device may change on resume (epochs not with a schedule)."""
+    current = config.to_dict()
+    for key, value in current.items():
+        if key not in RESUME_MAY_CHANGE and saved.get(key) != value:
+            raise ReplearnError(
+                f"resume: {path} was trained with {key}={saved.get(key)!r} but the config now has {key}={value!r}; "
+                f"only {', '.join(RESUME_MAY_CHANGE)} may change"
+            )
+    if config.schedule is not None and saved.get("epochs") != config.epochs:
+        raise ReplearnError(
+            f"resume: schedule {config.schedule!r} depends on epochs; {path} was trained with "
+            f"epochs={saved.get('epochs')!r}, the config now has epochs={config.epochs}"
+        )
+
+
+class _FunctionCallback(Callback):
+    """Adapts a plain ``f(epoch, logs)`` to :class:`Callback`."""
+
+    def __init__(self, fn: Callable[[int, dict[str, float]], bool | None]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
+        return self.fn(epoch, logs)
+
+
+def _as_callbacks(callbacks: Sequence[Callback | Callable] | None) -> list[Callback]:
+    out: list[Callback] = []
+    for cb in callbacks or ():
+        if isinstance(cb, Callback):
+            out.append(cb)
+        elif callable(cb):
+            out.append(_FunctionCallback(cb))
+        else:
+            raise ReplearnError(f"fit: callbacks must be Callback objects or callables, got {type(cb).__name__}")
+    return out
+
+
+# ---------------------------------------------------------------------------- optimisation
+def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """Build the optimizer, preferring fused kernels, then foreach."""
+    if config.optimizer == "sgd":
+        cls, kwargs = torch.optim.SGD, dict(momentum=config.momentum, nesterov=config.nesterov)
+    elif config.optimizer == "adam":
+        cls, kwargs = torch.optim.Adam, {}
+    else:
+        cls, kwargs = torch.optim.AdamW, {}
+    kwargs.update(lr=config.lr, weight_decay=config.weight_decay)
+    try:
+        return cls(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError, TypeError):
+        return cls(params, foreach=True, **kwargs)
+
+
+def _make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Per-step learning-rate schedule (``None`` for a constant rate without warm-up)."""
+    total = config.epochs * steps_per_epoch
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    if config.schedule == "onecycle":
+        pct = config.warmup_epochs / config.epochs if config.warmup_epochs > 0 else 0.3
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total, pct_start=pct, cycle_momentum=False
+        )
+    if config.schedule == "cosine":
+
+        def cosine(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(total - warmup, 1)
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+    if warmup > 0:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    return None
+
+
+def _train_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epoch: int,
+    config: TrainConfig,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    params: list[nn.Parameter],
+    device: torch.device,
+    use_bf16: bool,
+    augment: Augment | None,
+    classification: bool,
+    bar: tqdm,
+) -> dict[str, float]:
+    """One pass over ``(x, y)`` in a seeded order; return mean loss (+ accuracy) and the last learning rate."""
+    model.train()
+    _keep_frozen_in_eval(model)
+    order = epoch_permutation(x.shape[0], config.seed, epoch).to(x.device)
+    aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM) if augment is not None else None
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    lr = optimizer.param_groups[0]["lr"]
+    for step, (xb, yb) in enumerate(iter_batches(x, y, config.batch_size, order, drop_single=True)):
+        xb = to_device(xb, device)
+        if augment is not None:
+            xb = augment(xb, aug_gen)
+        xb = to_device(xb, device, config.channels_last)
+        yb = to_device(yb, device)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, use_bf16):
+            out = model(xb)
+        out = out.float()
+        loss = loss_fn(out, yb)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        with torch.no_grad():
+            loss_sum += loss.detach().double() * xb.shape[0]
+            if classification:
+                correct += (out.argmax(dim=1) == yb).sum()
+        seen += xb.shape[0]
+        bar.update(1)
+        if not bar.disable and (step + 1) % POSTFIX_EVERY == 0:
+            live = {"loss": f"{loss_sum.item() / seen:.4f}"}
+            if classification:
+                live["accuracy"] = f"{correct.item() / seen:.4f}"
+            bar.set_postfix(live, refresh=False)
+    logs = {"loss": loss_sum.item() / max(seen, 1)}
+    if classification:
+        logs["accuracy"] = correct.item() / max(seen, 1)
+    logs["lr"] = float(lr)
+    return logs
+
+
+# ---------------------------------------------------------------------------- fit
+def fit(
+    model: nn.Module,
+    train: Pair,
+    val: Pair | None = None,
+    config: TrainConfig | None = None,
+    *,
+    augment: Augment | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    eval_sets: Mapping[str, Pair] | None = None,
+    callbacks: Sequence[Callback | Callable[[int, dict[str, float]], bool | None]] | None = None,
+) -> History:
+    """Train ``model`` in place on in-memory tensors and return its :class:`History`.
+
+    Args:
+        model: any ``nn.Module``; parameters with ``requires_grad=False`` are not
+            optimised and submodules with ``frozen = True`` stay in eval mode.
+        train: ``(x, y)``: x float32 (N, C, H, W); y int64 classes (N,) for
+            ``cross_entropy`` or float targets of the output's shape (e.g. ``x``) otherwise.
+        val: optional ``(x, y)`` evaluated after every epoch (``val_loss``, ``val_accuracy``).
+        config: hyper-parameters (default :class:`TrainConfig()`).
+        augment: optional ``f(x_batch, generator) -> x_batch`` applied to training
+            batches only, on the training device; ``generator`` is a CPU
+            ``torch.Generator`` seeded from ``(seed, epoch)``.
+        checkpoint_dir: folder for ``checkpoint.pt``, rewritten atomically after every epoch.
+        resume: continue from ``checkpoint_dir``'s checkpoint (same result as an uninterrupted run).
+        progress: show a tqdm bar per epoch with live loss/accuracy.
+        eval_sets: name -> ``(x, y)`` also evaluated every epoch, logged as
+            ``"<name>_loss"``/``"<name>_accuracy"`` (never used for early stopping).
+        callbacks: :class:`Callback` objects or ``f(epoch, logs)``; returning ``True`` stops training.
+
+    Returns:
+        The run's :class:`History` (including epochs before a resume).
+
+    Raises:
+        ReplearnError: bad data, config or checkpoint; the message names what and why.
+    """
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise ReplearnError(f"fit: config must be a TrainConfig, got {type(config).__name__}")
+    config.validate()
+    x, y = _check_pair("train", train, config.loss)
+    val = None if val is None else _check_pair("val", val, config.loss)
+    named_sets: dict[str, Pair] = {}
+    for name, pair in (eval_sets or {}).items():
+        if not isinstance(name, str) or not name.isidentifier() or name == "val":
+            raise ReplearnError(f"fit: eval_sets names must be identifiers other than 'val', got {name!r}")
+        named_sets[name] = _check_pair(name, pair, config.loss)
+    cbs = _as_callbacks(callbacks)
+    classification = config.loss in CLASSIFICATION_LOSSES
+    tracking = val is not None or not config.monitor.startswith("val_")
+    if not tracking and (config.early_stopping_patience is not None or config.restore_best):
+        raise ReplearnError(
+            f"fit: monitor {config.monitor!r} needs a val set for early stopping/restore_best; "
+            "pass val=(x, y) or set monitor='loss'"
+        )
+    if resume and checkpoint_dir is None:
+        raise ReplearnError("fit: resume=True needs checkpoint_dir")
+
+    device = resolve_device(config.device)
+    use_bf16 = resolve_bf16(config.bf16, device)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    for name, (px, py) in {"train": (x, y), **({"val": val} if val is not None else {}), **named_sets}.items():
+        _probe(model, name, px, py, config.loss, device, config.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ReplearnError("fit: the model has no trainable parameters (all have requires_grad=False)")
+    loss_fn = make_loss(config.loss, config.label_smoothing).to(device)
+    steps_per_epoch = num_batches(x.shape[0], config.batch_size, drop_single=True)
+    optimizer = _make_optimizer(params, config)
+    scheduler = _make_scheduler(optimizer, config, steps_per_epoch)
+    history = History(config.monitor)
+    stopper = EarlyStopping(config.monitor, config.early_stopping_patience, config.min_delta,
+                            keep_best_state=config.restore_best)
+    ckpt_file = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
+    start_epoch = 0
+    rng_state: dict[str, Any] | None = None
+    if resume:
+        assert ckpt_file is not None
+        state = load_checkpoint(ckpt_file)
+        _check_resume_config(state["config"], config, ckpt_file)
+        if state["n_train"] != x.shape[0]:
+            raise ReplearnError(
+                f"resume: {ckpt_file} was trained on {state['n_train']} samples, train now has {x.shape[0]}"
+            )
+        check_compatible(model, state["model"], ckpt_file)
+        model.load_state_dict(state["model"])
+        flags = [(g.get("fused"), g.get("foreach")) for g in optimizer.param_groups]
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise ReplearnError(
+                f"resume: the optimizer state in {ckpt_file} does not fit the model's trainable parameters: {exc}"
+            ) from None
+        for group, (fused, foreach) in zip(optimizer.param_groups, flags):
+            group["fused"], group["foreach"] = fused, foreach
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history = History.from_dict(state["history"])
+        stopper.load_state_dict(state["early_stopping"])
+        start_epoch = int(state["epoch"])
+        rng_state = {"cpu": state["rng_cpu"], "cuda": state.get("rng_cuda")}
+
+    x, y = place(x, device), place(y, device)
+    if val is not None:
+        val = (place(val[0], device), place(val[1], device))
+    named_sets = {k: (place(a, device), place(b, device)) for k, (a, b) in named_sets.items()}
+    eval_batch = max(config.batch_size, MIN_EVAL_BATCH)
+    eval_kw = dict(device=device, channels_last=config.channels_last, bf16=use_bf16)
+    was_training = model.training
+
+    for cb in cbs:
+        cb.on_train_begin(model, history)
+    if rng_state is None:
+        torch.manual_seed(config.seed)
+    else:
+        torch.set_rng_state(rng_state["cpu"])
+        if device.type == "cuda" and rng_state["cuda"] is not None:
+            torch.cuda.set_rng_state(rng_state["cuda"], device)
+
+    for epoch in range(start_epoch, config.epochs):
+        if stopper.stopped_:
+            break
+        start = time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, desc=f"Epoch {epoch + 1}/{config.epochs}", unit="step",
+                   disable=not progress, leave=True, dynamic_ncols=True)
+        try:
+            logs = _train_epoch(model, x, y, epoch, config, loss_fn, optimizer, scheduler, params, device,
+                                use_bf16, augment, classification, bar)
+            lr = logs.pop("lr")
+            if val is not None:
+                for key, value in evaluate(model, *val, loss_fn, eval_batch, **eval_kw).items():
+                    logs[f"val_{key}"] = value
+            for name, pair in named_sets.items():
+                for key, value in evaluate(model, *pair, loss_fn, eval_batch, **eval_kw).items():
+                    logs[f"{name}_{key}"] = value
+            logs["lr"] = lr
+            logs["time"] = time.perf_counter() - start
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "time"}, refresh=True)
+        finally:
+            bar.close()
+        history.append(epoch, logs)
+        stop = stopper.update(epoch, logs, model) if tracking else False
+        history.best_epoch, history.best_metric = stopper.best_epoch_, stopper.best_
+        if stop:
+            history.stopped_epoch = epoch
+        stop_requested = [bool(cb.on_epoch_end(epoch, dict(logs))) for cb in cbs]
+        if ckpt_file is not None:
+            save_checkpoint(ckpt_file, {
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "history": history.to_dict(),
+                "early_stopping": stopper.state_dict(),
+                "config": config.to_dict(),
+                "n_train": int(x.shape[0]),
+            })
+        if stop or any(stop_requested):
+            break
+
+    if config.restore_best and stopper.best_state_ is not None:
+        model.load_state_dict(stopper.best_state_)
+    model.train(was_training)
+    if was_training:
+        _keep_frozen_in_eval(model)
+    for cb in cbs:
+        cb.on_train_end(model, history)
+    return history
