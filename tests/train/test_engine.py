@@ -11,7 +11,7 @@ from torch import nn
 from replearn.errors import ReplearnError
 from replearn.train import Callback, TrainConfig, fit, load_checkpoint
 from replearn.train._device import bf16_supported
-from replearn.train.engine import _keep_frozen_in_eval
+from replearn.models.freeze import keep_frozen_in_eval
 
 from ._tiny import blobs, low_rank_images, states_equal, tiny_autoencoder, tiny_classifier, without_time
 
@@ -197,7 +197,7 @@ def test_keep_frozen_in_eval_convention():
     model = tiny_classifier()
     model[1].frozen = True
     model.train()
-    _keep_frozen_in_eval(model)
+    keep_frozen_in_eval(model)
     assert model[0].training and not model[1].training and model[3].training
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from replearn.errors import ReplearnError
+from replearn.models.freeze import keep_frozen_in_eval
 from replearn.train._device import autocast, place, resolve_bf16, to_device
 from replearn.train.batching import AUGMENT_STREAM, epoch_generator, epoch_permutation, iter_batches, num_batches
 from replearn.train.callbacks import Callback, EarlyStopping
@@ -37,13 +38,6 @@ POSTFIX_EVERY = 10
 MIN_EVAL_BATCH = 256
 #: Config fields that may change between a run and its resumption.
 RESUME_MAY_CHANGE = ("epochs", "early_stopping_patience", "device")
-
-
-def _keep_frozen_in_eval(model: nn.Module) -> None:
-    """Put every submodule with ``frozen = True`` into eval mode (call after ``model.train()``)."""
-    for m in model.modules():
-        if getattr(m, "frozen", False):
-            m.eval()
 
 
 # ---------------------------------------------------------------------------- checks
@@ -199,7 +193,7 @@ def _train_epoch(
 ) -> dict[str, float]:
     """One pass over ``(x, y)`` in a seeded order; return mean loss (+ accuracy) and the last learning rate."""
     model.train()
-    _keep_frozen_in_eval(model)
+    keep_frozen_in_eval(model)
     order = epoch_permutation(x.shape[0], config.seed, epoch).to(x.device)
     aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM) if augment is not None else None
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -413,7 +407,7 @@ def fit(
         model.load_state_dict(stopper.best_state_)
     model.train(was_training)
     if was_training:
-        _keep_frozen_in_eval(model)
+        keep_frozen_in_eval(model)
     for cb in cbs:
         cb.on_train_end(model, history)
     return history
