@@ -1,0 +1,66 @@
+"""The command line: workflow listing, common options, one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from replearn.cli import build_parser, main
+from replearn.errors import ReplearnError
+from replearn.workflows import WORKFLOWS
+
+
+def test_every_workflow_has_the_common_options():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {m.COMMAND for m in WORKFLOWS}
+    for name, p in sub.choices.items():
+        opts = {o for a in p._actions for o in a.option_strings}
+        assert {"--out", "--seed", "--data-dir", "--quick", "--debug"} <= opts, name
+
+
+def test_help_lists_workflows(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for module in WORKFLOWS:
+        assert module.COMMAND in out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "workflows" in capsys.readouterr().out
+
+
+def _fake_workflow(monkeypatch, exc):
+    class Fake:
+        COMMAND, HELP, __doc__ = "fake", "a fake workflow", "A fake workflow."
+
+        @staticmethod
+        def add_arguments(parser):
+            pass
+
+        @staticmethod
+        def run(args):
+            raise exc
+
+    monkeypatch.setattr("replearn.workflows.WORKFLOWS", [Fake])
+
+
+def test_user_error_is_one_line_and_exit_2(monkeypatch, capsys):
+    _fake_workflow(monkeypatch, ReplearnError("data.npz: key 'labels' is missing"))
+    assert main(["fake"]) == 2
+    err = capsys.readouterr().err
+    assert err == "replearn fake: error: data.npz: key 'labels' is missing\n"
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    _fake_workflow(monkeypatch, ReplearnError("boom"))
+    with pytest.raises(ReplearnError):
+        main(["fake", "--debug"])
+
+
+def test_python_dash_m_entry_point():
+    out = subprocess.run([sys.executable, "-m", "replearn", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("replearn ")
