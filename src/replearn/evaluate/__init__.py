@@ -4,6 +4,7 @@ from replearn.evaluate.compare import compare_sentence
 from replearn.evaluate.embeddings import METHODS as EMBEDDING_METHODS
 from replearn.evaluate.embeddings import NOTES as EMBEDDING_NOTES
 from replearn.evaluate.embeddings import embed_2d
+from replearn.evaluate.encoder import AutoEncoderEmbedding
 from replearn.evaluate.metrics import (
     classification_metrics,
     knn_accuracy,
@@ -14,6 +15,7 @@ from replearn.evaluate.metrics import (
 from replearn.evaluate.report import Report
 
 __all__ = [
+    "AutoEncoderEmbedding",
     "EMBEDDING_METHODS",
     "EMBEDDING_NOTES",
     "Report",

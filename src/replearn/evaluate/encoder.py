@@ -1,0 +1,255 @@
+"""``AutoEncoderEmbedding``: a convolutional autoencoder as a scikit-learn transformer.
+
+``fit(X)`` trains an autoencoder on images (reconstruction targets) with
+:func:`replearn.train.fit`; ``transform(X)`` returns the codes of the encoder
+(N, code_dim) float32, so the encoder can sit in a ``Pipeline`` in front of a
+classifier::
+
+    pipe = Pipeline([("ae", AutoEncoderEmbedding(epochs=10)), ("clf", LogisticRegression())])
+    pipe.fit(images, labels)
+
+Which model is trained is the ``model`` parameter: a registered builder name
+(default ``"conv_autoencoder"``, the lecture's network, built for the image
+size with ``code_dim`` and ``blocks``) or a prebuilt
+:class:`~replearn.models.AutoEncoder`. ``fit`` never changes that parameter: it
+trains a copy, stored as ``model_``.
+
+Pretrained encoders (no refit): :meth:`AutoEncoderEmbedding.from_pretrained`
+loads a saved autoencoder run and returns an estimator that is already fitted
+and has ``epochs=0``. ``fit`` with ``epochs=0`` and a prebuilt ``model`` only
+adopts (a copy of) that model: it does not train, so such an estimator can be
+put in a ``Pipeline`` and fitted, or cloned, without refitting the encoder.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+
+from replearn.data.tensors import to_tensor
+from replearn.errors import ReplearnError
+from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder, create_model, load_model
+from replearn.train import TrainConfig, fit, predict
+from replearn.utils.runtime import resolve_device, seed_everything
+
+ImageArray = np.ndarray | torch.Tensor
+
+
+class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
+    """Train an image autoencoder and use its encoder as a transformer.
+
+    Args:
+        model: a registered autoencoder builder name (called with ``input_shape``,
+            ``code_dim`` and ``blocks``) or a prebuilt :class:`AutoEncoder` (trained
+            further as a copy; adopted as is when ``epochs=0``).
+        code_dim: size of the code (the ``features`` layer); ignored for a prebuilt model.
+        blocks: encoder convolution widths per pooling block; ignored for a prebuilt model.
+        epochs: passes over ``X``; 0 only with a prebuilt ``model`` (no training).
+        batch_size: images per step.
+        lr: peak learning rate.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
+        schedule: ``None``, ``"onecycle"`` or ``"cosine"`` (stepped per batch).
+        weight_decay: L2 penalty (decoupled for AdamW).
+        loss: reconstruction loss, ``"bce"`` (the model ends in a sigmoid) or ``"mse"``.
+        bf16: bfloat16 autocast for forward passes where the device supports it.
+        seed: seeds the initial weights and the shuffling.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
+        progress: tqdm bars during training.
+        validation_data: optional images (N, H, W) monitored each epoch (``val_loss`` in ``history_``).
+        batch_size_predict: images per forward pass in ``transform``/``reconstruct``.
+
+    Attributes:
+        model_: the trained :class:`AutoEncoder` (on the training device).
+        history_: per-epoch metrics (``loss``, ``val_loss``, ``lr``, ``time``); empty with ``epochs=0``.
+        input_shape_: (C, H, W) the model takes.
+        code_dim_: size of the codes ``transform`` returns.
+    """
+
+    def __init__(
+        self,
+        model: str | AutoEncoder = "conv_autoencoder",
+        code_dim: int = 2,
+        blocks: Sequence[Sequence[int]] = LECTURE_AE_BLOCKS,
+        epochs: int = 10,
+        batch_size: int = 256,
+        lr: float = 3e-3,
+        optimizer: str = "adam",
+        schedule: str | None = "onecycle",
+        weight_decay: float = 0.0,
+        loss: str = "bce",
+        bf16: bool = False,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = False,
+        validation_data: ImageArray | None = None,
+        batch_size_predict: int = 1024,
+    ) -> None:
+        self.model = model
+        self.code_dim = code_dim
+        self.blocks = blocks
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.bf16 = bf16
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        self.validation_data = validation_data
+        self.batch_size_predict = batch_size_predict
+
+    # ------------------------------------------------------------------ building
+    def _images(self, X: ImageArray, name: str = "X") -> torch.Tensor:
+        """Images (N, H, W) or (N, 1, H, W), uint8 or float -> float32 tensor (N, 1, H, W) in [0, 1]."""
+        try:
+            x = to_tensor(X)
+        except ReplearnError as exc:
+            raise ReplearnError(f"AutoEncoderEmbedding: {name}: {exc}") from None
+        if x.shape[0] == 0:
+            raise ReplearnError(f"AutoEncoderEmbedding: {name} holds no images; at least one is needed")
+        return x
+
+    def _check_size(self, x: torch.Tensor, name: str) -> None:
+        expected = tuple(self.input_shape_)
+        if tuple(x.shape[1:]) != expected:
+            raise ReplearnError(
+                f"AutoEncoderEmbedding: {name} images are {x.shape[2]}x{x.shape[3]} with {x.shape[1]} channel(s); "
+                f"the model takes {expected[1]}x{expected[2]} with {expected[0]} channel(s)"
+            )
+
+    def _build(self, input_shape: tuple[int, ...]) -> AutoEncoder:
+        if isinstance(self.model, AutoEncoder):
+            return copy.deepcopy(self.model)
+        if not isinstance(self.model, str):
+            raise ReplearnError(
+                f"AutoEncoderEmbedding: model must be a registered model name or an AutoEncoder, "
+                f"got {type(self.model).__name__}"
+            )
+        seed_everything(self.seed)
+        blocks = tuple(tuple(int(w) for w in b) for b in self.blocks)
+        built = create_model(self.model, input_shape=input_shape, code_dim=int(self.code_dim), blocks=blocks)
+        if not isinstance(built, AutoEncoder):
+            raise ReplearnError(
+                f"AutoEncoderEmbedding: model {self.model!r} builds a {type(built).__name__}, not an AutoEncoder"
+            )
+        return built
+
+    def _config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=int(self.epochs), batch_size=int(self.batch_size), optimizer=self.optimizer, lr=float(self.lr),
+            weight_decay=float(self.weight_decay), loss=self.loss, schedule=self.schedule, bf16=bool(self.bf16),
+            seed=int(self.seed), device=self.device,
+        )
+
+    # ------------------------------------------------------------------ sklearn API
+    def fit(self, X: ImageArray, y: Any = None) -> "AutoEncoderEmbedding":
+        """Train the autoencoder to reconstruct ``X`` (N, H, W) or (N, 1, H, W); ``y`` is ignored.
+
+        With a prebuilt ``model`` and ``epochs=0`` the model is adopted without training.
+        """
+        if self.loss not in ("bce", "mse"):
+            raise ReplearnError(f"AutoEncoderEmbedding: loss {self.loss!r} is not allowed; use 'bce' or 'mse'")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) or self.epochs < 0:
+            raise ReplearnError(f"AutoEncoderEmbedding: epochs must be an integer >= 0, got {self.epochs!r}")
+        if self.epochs == 0 and not isinstance(self.model, AutoEncoder):
+            raise ReplearnError(
+                "AutoEncoderEmbedding: epochs=0 (no training) needs a prebuilt AutoEncoder as model "
+                f"(e.g. from_pretrained(path)), got model={self.model!r}"
+            )
+        x = self._images(X)
+        model = self._build(tuple(x.shape[1:]))
+        self.input_shape_ = tuple(int(d) for d in model.input_shape)
+        self._check_size(x, "X")
+        self.code_dim_ = int(model.code_dim)
+        self.model_ = model
+        self.history_: dict[str, list[float]] = {}
+        if self.epochs == 0:
+            self.model_.to(resolve_device(self.device)).eval()
+            return self
+        val = None
+        if self.validation_data is not None:
+            xv = self._images(self.validation_data, "validation_data")
+            self._check_size(xv, "validation_data")
+            val = (xv, xv)
+        history = fit(self.model_, (x, x), val, self._config(), progress=bool(self.progress))
+        self.model_.eval()
+        self.history_ = {k: list(v) for k, v in history.history.items()}
+        return self
+
+    def _fitted(self) -> AutoEncoder:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "This AutoEncoderEmbedding is not fitted yet; call fit(X) or use AutoEncoderEmbedding.from_pretrained(path)"
+            )
+        return self.model_
+
+    def transform(self, X: ImageArray) -> np.ndarray:
+        """Codes of images ``X`` (N, H, W) or (N, 1, H, W): float32 (N, code_dim)."""
+        model = self._fitted()
+        x = self._images(X)
+        self._check_size(x, "X")
+        return predict(model.encoder, x, int(self.batch_size_predict)).numpy().astype(np.float32, copy=False)
+
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """Decode codes ``X`` (N, code_dim) into images: float32 (N, H, W) in [0, 1] ((N, C, H, W) for C > 1)."""
+        model = self._fitted()
+        codes = np.asarray(X, dtype=np.float32)
+        if codes.ndim != 2 or codes.shape[1] != self.code_dim_:
+            raise ReplearnError(
+                f"AutoEncoderEmbedding: codes have shape {codes.shape}; expected (N, {self.code_dim_})"
+            )
+        out = predict(model.decoder, torch.from_numpy(np.ascontiguousarray(codes)), int(self.batch_size_predict))
+        return self._as_images(out)
+
+    def reconstruct(self, X: ImageArray) -> np.ndarray:
+        """Reconstructions of images ``X``: float32 (N, H, W) in [0, 1] ((N, C, H, W) for C > 1)."""
+        model = self._fitted()
+        x = self._images(X)
+        self._check_size(x, "X")
+        return self._as_images(predict(model, x, int(self.batch_size_predict)))
+
+    def score(self, X: ImageArray, y: Any = None) -> float:
+        """Negative mean squared reconstruction error of ``X`` (greater is better, as scikit-learn expects)."""
+        x = self._images(X).numpy()
+        rec = self.reconstruct(X).reshape(x.shape)
+        return -float(np.mean((x.astype(np.float64) - rec) ** 2))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the code columns: ``z0``, ``z1``, ..."""
+        self._fitted()
+        return np.asarray([f"z{i}" for i in range(self.code_dim_)], dtype=object)
+
+    @staticmethod
+    def _as_images(out: torch.Tensor) -> np.ndarray:
+        arr = out.numpy().astype(np.float32, copy=False)
+        return arr[:, 0] if arr.ndim == 4 and arr.shape[1] == 1 else arr
+
+    # ------------------------------------------------------------------ pretrained
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **params: Any) -> "AutoEncoderEmbedding":
+        """A fitted estimator around the autoencoder saved at ``path`` (run folder or ``.safetensors``).
+
+        The result has ``model`` = the loaded :class:`AutoEncoder` and ``epochs=0``,
+        so ``fit`` (e.g. inside a ``Pipeline``) keeps the weights. ``params`` set
+        other parameters (``device``, ``batch_size_predict``, ...; ``epochs > 0``
+        fine-tunes a copy on the next ``fit``).
+        """
+        model, _meta = load_model(path)
+        if not isinstance(model, AutoEncoder):
+            raise ReplearnError(f"{path}: holds a {type(model).__name__}, not an autoencoder")
+        params.setdefault("epochs", 0)
+        est = cls(model=model, **params)
+        est.model_ = copy.deepcopy(model).to(resolve_device(est.device)).eval()
+        est.input_shape_ = tuple(int(d) for d in model.input_shape)
+        est.code_dim_ = int(model.code_dim)
+        est.history_ = {}
+        return est
