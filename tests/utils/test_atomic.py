@@ -44,3 +44,12 @@ def test_run_dir_default_and_explicit(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ReplearnError, match="not a directory"):
         make_run_dir(tmp_path / "file", "w")
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+
+    p = write_text(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,16 +1,20 @@
 """Data: IDX files of MNIST/Fashion-MNIST, the assignment's data.npz, tensors and splits."""
 
 from replearn.data.assignment_data import AssignmentData
+from replearn.data.crops import FieldCrops, cut_crops, field_to_crops, process_field, read_stages
 from replearn.data.idx import parse_idx, read_idx
 from replearn.data.npz import load_assignment
 from replearn.data.sources import cache_dir, load_dataset, locate_dataset
 from replearn.data.synthetic import synthetic_aureus
 from replearn.data.tensors import one_hot, repeated_stratified_splits, stratified_split, to_tensor
 
-# crops (real-field cell crops) is re-exported here by its author.
-
 __all__ = [
     "AssignmentData",
+    "FieldCrops",
+    "cut_crops",
+    "field_to_crops",
+    "process_field",
+    "read_stages",
     "cache_dir",
     "load_assignment",
     "load_dataset",
