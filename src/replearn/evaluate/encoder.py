@@ -58,6 +58,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         weight_decay: L2 penalty (decoupled for AdamW).
         loss: reconstruction loss, ``"bce"`` (the model ends in a sigmoid) or ``"mse"``.
         bf16: bfloat16 autocast for forward passes where the device supports it.
+        channels_last: channels-last memory format while training (faster convolutions on many CPUs).
         seed: seeds the initial weights and the shuffling.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         progress: tqdm bars during training.
@@ -84,6 +85,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         weight_decay: float = 0.0,
         loss: str = "bce",
         bf16: bool = False,
+        channels_last: bool = False,
         seed: int = 0,
         device: str = "auto",
         progress: bool = False,
@@ -101,6 +103,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.loss = loss
         self.bf16 = bf16
+        self.channels_last = channels_last
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -147,7 +150,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         return TrainConfig(
             epochs=int(self.epochs), batch_size=int(self.batch_size), optimizer=self.optimizer, lr=float(self.lr),
             weight_decay=float(self.weight_decay), loss=self.loss, schedule=self.schedule, bf16=bool(self.bf16),
-            seed=int(self.seed), device=self.device,
+            channels_last=bool(self.channels_last), seed=int(self.seed), device=self.device,
         )
 
     # ------------------------------------------------------------------ sklearn API
@@ -181,7 +184,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
             self._check_size(xv, "validation_data")
             val = (xv, xv)
         history = fit(self.model_, (x, x), val, self._config(), progress=bool(self.progress))
-        self.model_.eval()
+        self.model_.to(memory_format=torch.contiguous_format).eval()
         self.history_ = {k: list(v) for k, v in history.history.items()}
         return self
 

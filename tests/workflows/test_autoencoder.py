@@ -1,0 +1,136 @@
+"""``replearn autoencoder``: outputs, numbers consistent with the saved model, toy clusters, bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from replearn.cli import main
+from replearn.data import AssignmentData, load_dataset
+from replearn.evaluate import AutoEncoderEmbedding, knn_accuracy, reconstruction_errors
+from replearn.workflows.autoencoder import QUICK_EVAL, QUICK_TRAIN, _subset
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory, shared_datasets):
+    """One --quick run on MNIST (2,000 train / 500 test images, 3 epochs)."""
+    out = tmp_path_factory.mktemp("ae")
+    code = main(["autoencoder", "--quick", "--epochs", "3", "--data-dir", str(shared_datasets), "--out", str(out),
+                 "--no-progress", "--device", "cpu"])
+    assert code == 0
+    return out
+
+
+def png(path):
+    assert path.is_file() and path.stat().st_size > 0
+    with Image.open(path) as im:
+        im.load()
+        return np.asarray(im)
+
+
+def toy_npz(path, size: int = 20, n_labelled: int = 80, n_unlabelled: int = 160, seed: int = 0) -> None:
+    """SYNTHETIC data: class 0 has a bright left half, class 1 a bright right half (well-separated clusters)."""
+    rng = np.random.default_rng(seed)
+
+    def draw(n, labels):
+        x = rng.integers(0, 30, size=(n, size, size)).astype(np.uint8)
+        x[labels == 0, :, : size // 2] += 200
+        x[labels == 1, :, size // 2:] += 200
+        return x
+
+    labels = np.arange(n_labelled) % 2
+    unl = rng.integers(0, 2, n_unlabelled)
+    AssignmentData(draw(n_labelled, labels), labels.astype(np.int64), draw(n_unlabelled, unl), synthetic=True,
+                   class_names=["left", "right"]).save_npz(path)
+
+
+def test_writes_model_figures_pairs_and_reports(mnist_run):
+    for name in ("model.safetensors", "model.json", "metrics.json", "config.json", "report.md", "report.html"):
+        assert (mnist_run / name).stat().st_size > 0, name
+    for name in ("autoencoder_codes.png", "autoencoder_reconstructions.png", "autoencoder_curves.png"):
+        image = png(mnist_run / name)
+        assert image.shape[0] > 100 and image.shape[1] > 100
+        assert image.std() > 0  # not a blank canvas
+    # the lecture's per-image pairs: the first 10 (quick-subset) test images, 28x28 8-bit
+    pairs = sorted((mnist_run / "reconstructions").glob("*.png"))
+    assert len(pairs) == 20
+    for i in range(10):
+        original = png(mnist_run / "reconstructions" / f"test_{i}_original.png")
+        restored = png(mnist_run / "reconstructions" / f"test_{i}_restored.png")
+        assert original.shape == restored.shape == (28, 28) and original.dtype == np.uint8
+
+
+def test_pairs_are_the_test_images(mnist_run, shared_datasets):
+    x_te, _ = load_dataset("mnist", "test", shared_datasets, download=False)
+    first = x_te[_subset(len(x_te), QUICK_EVAL, 0)][:10]
+    for i in range(10):
+        np.testing.assert_array_equal(png(mnist_run / "reconstructions" / f"test_{i}_original.png"), first[i])
+
+
+def test_metrics_match_the_saved_model(mnist_run, shared_datasets):
+    metrics = json.loads((mnist_run / "metrics.json").read_text())
+    x_tr, y_tr = load_dataset("mnist", "train", shared_datasets, download=False)
+    x_te, y_te = load_dataset("mnist", "test", shared_datasets, download=False)
+    i, j = _subset(len(x_tr), QUICK_TRAIN, 0), _subset(len(x_te), QUICK_EVAL, 0)
+    est = AutoEncoderEmbedding.from_pretrained(mnist_run, device="cpu")
+    row = metrics["methods"][0]
+    assert row["method"] == "autoencoder" and (row["n_reference"], row["n_queries"]) == (QUICK_TRAIN, QUICK_EVAL)
+    ref, query = est.transform(x_tr[i]), est.transform(x_te[j])
+    assert row["knn5"] == pytest.approx(knn_accuracy(ref, y_tr[i], query, y_te[j], 5), abs=2e-3)
+    assert row["knn1"] == pytest.approx(knn_accuracy(ref, y_tr[i], query, y_te[j], 1), abs=2e-3)
+    assert 0.0 <= row["trustworthiness"] <= 1.0
+    recon = reconstruction_errors(x_te[j] / 255.0, est.reconstruct(x_te[j]))
+    assert metrics["reconstruction"]["mse"] == pytest.approx(recon["mse"], rel=1e-4)
+    assert metrics["reconstruction"]["bce"] == pytest.approx(recon["bce"], rel=1e-4)
+    assert 0 < recon["mse"] < recon["bce"]
+
+
+def test_reconstruction_error_falls(mnist_run):
+    history = json.loads((mnist_run / "metrics.json").read_text())["history"]
+    assert len(history["loss"]) == 3
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_loss"][-1] < history["val_loss"][0]
+
+
+def test_compare_on_toy_clusters(tmp_path, capsys):
+    data = tmp_path / "toy.npz"
+    toy_npz(data)
+    out = tmp_path / "run"
+    argv = ["autoencoder", "--dataset", str(data), "--compare", "--epochs", "8", "--batch-size", "32",
+            "--blocks", "8/8", "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| PCA |" in printed and "| t-SNE |" in printed and "embedded together" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {r["method"]: r for r in metrics["methods"]}
+    assert set(rows) == {"autoencoder", "autoencoder (subset)", "PCA", "t-SNE", "ISOMAP"}
+    # npz data: reference/queries are a 75/25 stratified split of the 80 labelled crops
+    assert (rows["autoencoder"]["n_reference"], rows["autoencoder"]["n_queries"]) == (60, 20)
+    # two well-separated clusters: every neighbour-based score is perfect for PCA
+    assert rows["PCA"]["knn1"] == rows["PCA"]["knn5"] == 1.0
+    assert rows["t-SNE"]["knn5"] == 1.0
+    assert "160 unlabelled crops" in metrics["train"]
+    png(out / "autoencoder_compare.png")
+    assert len(list((out / "reconstructions").glob("labelled_*_restored.png"))) == 10
+    assert png(out / "reconstructions" / "labelled_0_original.png").shape == (20, 20)
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
+    cases = [
+        (["--dataset", str(tmp_path / "missing.npz")], "missing.npz"),
+        (["--dataset", "cifar"], "--dataset"),
+        (["--blocks", "32/x"], "--blocks"),
+        (["--epochs", "0"], "epochs"),
+    ]
+    for extra, needle in cases:
+        assert main(["autoencoder", "--quick", "--out", str(tmp_path / "r"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and needle in err, err
+    config = tmp_path / "ae.toml"
+    config.write_text("epoch = 3\n")
+    assert main(["autoencoder", "--quick", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "did you mean 'epochs'" in err and "\n" not in err
