@@ -24,6 +24,10 @@ from replearn.train.batching import AUGMENT_STREAM, epoch_generator, epoch_permu
 from replearn.train.callbacks import Callback, EarlyStopping
 from replearn.train.checkpoint import check_compatible, checkpoint_path, load_checkpoint, save_checkpoint
 from replearn.train.config import TrainConfig
+from replearn.train.distributed import (
+    DistInfo, all_reduce_sum, any_process, device_for, info, is_distributed, num_global_batches, shard_batches,
+    shard_range, sync_buffers, wrap,
+)
 from replearn.train.history import History
 from replearn.train.losses import CLASSIFICATION_LOSSES, make_loss
 from replearn.train.predict import evaluate
@@ -36,6 +40,8 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 POSTFIX_EVERY = 10
 #: Evaluation batches are at least this large (the result does not depend on it).
 MIN_EVAL_BATCH = 256
+#: In distributed runs, rank ``r`` draws augmentation and dropout from stream ``RANK_STREAM * r + ...``.
+RANK_STREAM = 16
 #: Config fields that may change between a run and its resumption.
 RESUME_MAY_CHANGE = ("epochs", "early_stopping_patience", "device")
 
@@ -190,17 +196,27 @@ def _train_epoch(
     augment: Augment | None,
     classification: bool,
     bar: tqdm,
+    dinfo: DistInfo | None = None,
 ) -> dict[str, float]:
-    """One pass over ``(x, y)`` in a seeded order; return mean loss (+ accuracy) and the last learning rate."""
+    """One pass over ``(x, y)`` in a seeded order; return mean loss (+ accuracy) and the last learning rate.
+
+    With ``dinfo`` (a DDP run, ``model`` wrapped in DDP) each rank trains on its share of
+    every global batch and the returned metrics are summed over all ranks.
+    """
     model.train()
     keep_frozen_in_eval(model)
     order = epoch_permutation(x.shape[0], config.seed, epoch).to(x.device)
-    aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM) if augment is not None else None
+    rank = 0 if dinfo is None else dinfo.rank
+    aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM + RANK_STREAM * rank) if augment is not None else None
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     lr = optimizer.param_groups[0]["lr"]
-    for step, (xb, yb) in enumerate(iter_batches(x, y, config.batch_size, order, drop_single=True)):
+    if dinfo is None:
+        batches = ((xb, yb, 0) for xb, yb in iter_batches(x, y, config.batch_size, order, drop_single=True))
+    else:
+        batches = shard_batches(x, y, config.batch_size, order, dinfo.rank, dinfo.world_size)
+    for step, (xb, yb, global_n) in enumerate(batches):
         xb = to_device(xb, device)
         if augment is not None:
             xb = augment(xb, aug_gen)
@@ -211,7 +227,10 @@ def _train_epoch(
             out = model(xb)
         out = out.float()
         loss = loss_fn(out, yb)
-        loss.backward()
+        if dinfo is None:
+            loss.backward()
+        else:  # DDP averages gradients over ranks; weighting by this rank's share gives the global-batch mean
+            (loss * (xb.shape[0] * dinfo.world_size / global_n)).backward()
         if config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         lr = optimizer.param_groups[0]["lr"]
@@ -229,11 +248,28 @@ def _train_epoch(
             if classification:
                 live["accuracy"] = f"{correct.item() / seen:.4f}"
             bar.set_postfix(live, refresh=False)
-    logs = {"loss": loss_sum.item() / max(seen, 1)}
+    total_loss, total_correct = loss_sum.item(), float(correct.item())
+    if dinfo is not None:
+        total_loss, total_correct, seen = all_reduce_sum([total_loss, total_correct, seen], device)
+    logs = {"loss": total_loss / max(seen, 1)}
     if classification:
-        logs["accuracy"] = correct.item() / max(seen, 1)
+        logs["accuracy"] = total_correct / max(seen, 1)
     logs["lr"] = float(lr)
     return logs
+
+
+def _evaluate_set(model: nn.Module, pair: Pair, loss_fn: nn.Module, batch_size: int, classification: bool,
+                  dinfo: DistInfo | None, **kw: Any) -> dict[str, float]:
+    """``evaluate`` on ``pair``; in a DDP run each rank takes a slice and the means are combined over ranks."""
+    if dinfo is None:
+        return evaluate(model, *pair, loss_fn, batch_size, **kw)
+    part = shard_range(pair[0].shape[0], dinfo.rank, dinfo.world_size)
+    xs, ys = pair[0][part], pair[1][part]
+    n = int(xs.shape[0])
+    local = evaluate(model, xs, ys, loss_fn, batch_size, **kw) if n else {}
+    keys = ["loss", "accuracy"] if classification else ["loss"]
+    sums = all_reduce_sum([local.get(k, 0.0) * n for k in keys] + [n], kw["device"])
+    return {k: v / max(sums[-1], 1.0) for k, v in zip(keys, sums)}
 
 
 # ---------------------------------------------------------------------------- fit
@@ -249,6 +285,7 @@ def fit(
     progress: bool = True,
     eval_sets: Mapping[str, Pair] | None = None,
     callbacks: Sequence[Callback | Callable[[int, dict[str, float]], bool | None]] | None = None,
+    distributed: bool | None = None,
 ) -> History:
     """Train ``model`` in place on in-memory tensors and return its :class:`History`.
 
@@ -268,6 +305,11 @@ def fit(
         eval_sets: name -> ``(x, y)`` also evaluated every epoch, logged as
             ``"<name>_loss"``/``"<name>_accuracy"`` (never used for early stopping).
         callbacks: :class:`Callback` objects or ``f(epoch, logs)``; returning ``True`` stops training.
+        distributed: train with ``DistributedDataParallel`` over the active process group
+            (see :mod:`replearn.train.distributed`): ``None`` (default) does so whenever
+            :func:`~replearn.train.distributed.init_from_env` started a group of more than one
+            process, ``True`` requires one, ``False`` never. ``config.batch_size`` is the
+            global batch; only rank 0 writes the checkpoint and shows progress.
 
     Returns:
         The run's :class:`History` (including epochs before a resume).
@@ -296,8 +338,19 @@ def fit(
         )
     if resume and checkpoint_dir is None:
         raise ReplearnError("fit: resume=True needs checkpoint_dir")
+    if distributed and not torch.distributed.is_initialized():
+        raise ReplearnError(
+            "fit: distributed=True needs a process group; run under torchrun and call "
+            "replearn.train.distributed.init_from_env() first"
+        )
+    dinfo = info() if distributed is not False and is_distributed() else None
 
     device = resolve_device(config.device)
+    if dinfo is not None:
+        device = device_for(device, dinfo)
+        if dinfo.backend == "nccl" and device.type != "cuda":
+            raise ReplearnError(f"fit: the process group uses nccl, which needs a CUDA device, got {device}")
+        progress = progress and dinfo.rank == 0
     use_bf16 = resolve_bf16(config.bf16, device)
     model.to(device)
     if config.channels_last:
@@ -308,7 +361,15 @@ def fit(
     if not params:
         raise ReplearnError("fit: the model has no trainable parameters (all have requires_grad=False)")
     loss_fn = make_loss(config.loss, config.label_smoothing).to(device)
-    steps_per_epoch = num_batches(x.shape[0], config.batch_size, drop_single=True)
+    if dinfo is None:
+        steps_per_epoch = num_batches(x.shape[0], config.batch_size, drop_single=True)
+    else:
+        steps_per_epoch = num_global_batches(x.shape[0], config.batch_size, dinfo.world_size)
+        if steps_per_epoch == 0:
+            raise ReplearnError(
+                f"fit: train has {x.shape[0]} samples; {dinfo.world_size} processes need at least "
+                f"{2 * dinfo.world_size} (2 per process)"
+            )
     optimizer = _make_optimizer(params, config)
     scheduler = _make_scheduler(optimizer, config, steps_per_epoch)
     history = History(config.monitor)
@@ -359,6 +420,11 @@ def fit(
         torch.set_rng_state(rng_state["cpu"])
         if device.type == "cuda" and rng_state["cuda"] is not None:
             torch.cuda.set_rng_state(rng_state["cuda"], device)
+    net = model
+    if dinfo is not None:
+        if dinfo.rank > 0:  # dropout masks differ between ranks (rank 0 keeps the single-process stream)
+            torch.manual_seed(epoch_generator(config.seed, start_epoch, RANK_STREAM * dinfo.rank).initial_seed())
+        net = wrap(model, device)  # broadcasts rank 0's parameters and buffers
 
     for epoch in range(start_epoch, config.epochs):
         if stopper.stopped_:
@@ -367,14 +433,17 @@ def fit(
         bar = tqdm(total=steps_per_epoch, desc=f"Epoch {epoch + 1}/{config.epochs}", unit="step",
                    disable=not progress, leave=True, dynamic_ncols=True)
         try:
-            logs = _train_epoch(model, x, y, epoch, config, loss_fn, optimizer, scheduler, params, device,
-                                use_bf16, augment, classification, bar)
+            logs = _train_epoch(net, x, y, epoch, config, loss_fn, optimizer, scheduler, params, device,
+                                use_bf16, augment, classification, bar, dinfo)
             lr = logs.pop("lr")
+            sync_buffers(model)  # DDP runs: BatchNorm statistics of rank 0 everywhere
             if val is not None:
-                for key, value in evaluate(model, *val, loss_fn, eval_batch, **eval_kw).items():
+                for key, value in _evaluate_set(model, val, loss_fn, eval_batch, classification, dinfo,
+                                                **eval_kw).items():
                     logs[f"val_{key}"] = value
             for name, pair in named_sets.items():
-                for key, value in evaluate(model, *pair, loss_fn, eval_batch, **eval_kw).items():
+                for key, value in _evaluate_set(model, pair, loss_fn, eval_batch, classification, dinfo,
+                                                **eval_kw).items():
                     logs[f"{name}_{key}"] = value
             logs["lr"] = lr
             logs["time"] = time.perf_counter() - start
@@ -387,7 +456,9 @@ def fit(
         if stop:
             history.stopped_epoch = epoch
         stop_requested = [bool(cb.on_epoch_end(epoch, dict(logs))) for cb in cbs]
-        if ckpt_file is not None:
+        if dinfo is not None:
+            stop_requested = [any_process(any(stop_requested), device)]
+        if ckpt_file is not None and (dinfo is None or dinfo.rank == 0):
             save_checkpoint(ckpt_file, {
                 "epoch": epoch + 1,
                 "model": model.state_dict(),
@@ -403,6 +474,9 @@ def fit(
         if stop or any(stop_requested):
             break
 
+    if dinfo is not None:
+        del net  # drops DDP's gradient hooks from the parameters
+        torch.distributed.barrier()
     if config.restore_best and stopper.best_state_ is not None:
         model.load_state_dict(stopper.best_state_)
     model.train(was_training)
