@@ -25,10 +25,10 @@ examples:
 """
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options every workflow accepts."""
+def add_common_arguments(parser: argparse.ArgumentParser, out_help: str | None = None) -> None:
+    """Options every workflow accepts; ``out_help`` replaces the help of ``--out`` for workflows that write a file."""
     group = parser.add_argument_group("common options")
-    group.add_argument("--out", metavar="DIR", help="run directory (default: runs/<workflow>-<timestamp>/)")
+    group.add_argument("--out", metavar="PATH", help=out_help or "run directory (default: runs/<workflow>-<timestamp>/)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     group.add_argument(
         "--data-dir",
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
-        add_common_arguments(p)
+        add_common_arguments(p, getattr(module, "OUT_HELP", None))
         p.set_defaults(_run=module.run)
     return parser
 

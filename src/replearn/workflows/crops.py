@@ -17,6 +17,7 @@ from replearn.errors import ReplearnError
 
 COMMAND = "crops"
 HELP = "segment a microscopy field and cut cell crops into a data.npz"
+OUT_HELP = "the .npz file to write (required); CSV, montage and overlay go beside it"
 EXAMPLES = """\
 examples:
   replearn crops --phase test_phase.tif --membrane test_membrane.tif --dna test_dna.tif --out cells.npz

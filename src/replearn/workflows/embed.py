@@ -22,6 +22,7 @@ from replearn.errors import ReplearnError
 
 COMMAND = "embed"
 HELP = "write the codes of images from a trained autoencoder/encoder to CSV or npz"
+OUT_HELP = "the codes file, .csv or .npz (default: codes.csv)"
 EXAMPLES = """\
 examples:
   replearn embed --model runs/autoencoder-20250101-120000 t10k-images-idx3-ubyte.gz --out codes.csv

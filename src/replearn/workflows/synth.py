@@ -19,6 +19,7 @@ from replearn.errors import ReplearnError
 
 COMMAND = "synth"
 HELP = "write a SYNTHETIC S. aureus data.npz (course format) to use without the real crops"
+OUT_HELP = "the .npz file to write (default: synthetic_aureus.npz)"
 EXAMPLES = """\
 examples:
   replearn synth --out data.npz                       # 400 labelled + 3,892 unlabelled, SIM-like
