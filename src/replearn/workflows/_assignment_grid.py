@@ -1,0 +1,282 @@
+"""The assignment's experiment grid: defaults, TOML loading, checks and expansion into grid points.
+
+A grid config is a TOML file whose tables and keys are those of
+:data:`DEFAULTS` (every key optional; see ``configs/grid.toml``). Keys whose
+default is a list of values (``cnn.depth``, ``cnn.width``, ``cnn.dropout``,
+``cnn.augment``, ``autoencoder.code_dim``) are grid axes: the CNN grid is their
+product, and one autoencoder is trained per ``code_dim``. Every grid point is
+trained once per repeat (a seeded stratified split with its own training seed).
+
+Resolution happens once: :data:`DEFAULTS`, then the file, then ``--quick``
+(:func:`apply_quick`). An unknown key fails with a did-you-mean suggestion
+(:func:`replearn.config.resolve`), and every value is checked here, so a bad
+config stops the run before any work starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from replearn.config import resolve
+from replearn.errors import ReplearnError
+from replearn.evaluate.probes import PROBE_PARAMS, check_probe_name
+from replearn.models import LECTURE_AE_BLOCKS
+from replearn.train.config import OPTIMIZERS
+
+DEFAULTS: dict[str, Any] = {
+    "data": {
+        "n_val": 100,  # validation images per split (the assignment: 300 train / 100 validation)
+        "repeats": 5,  # stratified splits, each with its own training seed; 100 images give about +-5 %
+        "n_labelled": 400,  # size of the built-in synthetic data (ignored with --data)
+        "n_unlabelled": 3892,
+        "preset": "sim",  # synthetic image model: "sim" (super-resolution) or "widefield"
+    },
+    "cnn": {
+        # grid axes (lists): every combination is a grid point
+        "depth": [2, 3],  # conv blocks (conv-ReLU-BN, 2x2 max-pool), widths doubling
+        "width": [16],  # filters of the first block
+        "dropout": [0.25],  # dropout before and after the dense layer
+        "augment": [True, False],  # train with [augment] (flips, 90-degree turns, intensity) or without
+        # fixed for every point
+        "dense": 64,  # units of the hidden dense layer
+        "spec": [],  # optional layer spec replacing small_cnn (depth/width/dropout unused), e.g. ["conv 16", ...]
+        "epochs": 30,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "lr": 0.003,
+        "weight_decay": 0.0001,
+        "schedule": "onecycle",  # "onecycle", "cosine" or "none"
+        "bf16": False,
+    },
+    "augment": {
+        "flips": True,  # random mirror flips
+        "rot90": True,  # random multiples of 90 degrees (square crops)
+        "scale": 0.1,  # brightness gain in [1 - scale, 1 + scale]
+        "offset": 0.05,  # brightness offset in [-offset, offset]
+    },
+    "autoencoder": {
+        "code_dim": [16, 2],  # grid axis: bottleneck sizes (2 also gives a direct 2-D view)
+        "blocks": [list(b) for b in LECTURE_AE_BLOCKS],  # encoder conv widths per pooling block
+        "epochs": 25,
+        "batch_size": 128,
+        "lr": 0.003,
+        "loss": "bce",  # "bce" (as the lecture) or "mse"
+        "bf16": False,
+    },
+    "probes": {
+        "names": ["logreg", "linear_svm", "rbf_svm", "knn", "mlp"],
+        "raw_pixels": True,  # baseline: the same probes on the raw pixels
+        "pca": True,  # baseline: PCA codes of the same sizes as the autoencoder codes
+        "C": 0.0,  # > 0: C of logreg/linear_svm/rbf_svm (0 keeps each probe's default)
+        "k": 5,  # neighbours of knn
+        "hidden": 64,  # hidden units of mlp
+    },
+    "report": {
+        "embedding": "tsne",  # 2-D view of the codes: "tsne", "isomap" or "pca"
+    },
+}
+"""Every key a grid config may set, with its default."""
+
+QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 5, "ae_epochs": 3}
+"""``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept)."""
+
+GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment"), "autoencoder": ("code_dim",)}
+
+
+@dataclass(frozen=True)
+class CnnPoint:
+    """One CNN of the grid: small_cnn(depth, width, dropout) (or the config's spec), with or without augmentation."""
+
+    depth: int
+    width: int
+    dropout: float
+    augment: bool
+    spec: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug``."""
+        base = "cnn spec" if self.spec else f"cnn d{self.depth} w{self.width} p{self.dropout:g}"
+        return base + (" +aug" if self.augment else "")
+
+    def params(self) -> dict[str, Any]:
+        """The point's settings as a JSON-ready dict."""
+        if self.spec:
+            return {"spec": list(self.spec), "augment": self.augment}
+        return {"depth": self.depth, "width": self.width, "dropout": self.dropout, "augment": self.augment}
+
+    def twin(self, augment: bool) -> "CnnPoint":
+        """The same network with ``augment`` switched."""
+        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec)
+
+
+def _where(path: str | os.PathLike | None, table: str, key: str) -> str:
+    return f"{path or 'grid config'} [{table}] {key}"
+
+
+def _check_list(cfg: dict, table: str, key: str, kind: type, lo: float, hi: float | None, path) -> None:
+    values = cfg[table][key]
+    where = _where(path, table, key)
+    if not values:
+        raise ReplearnError(f"{where}: the list is empty; give at least one value")
+    for v in values:
+        ok = isinstance(v, kind) and not (kind is not bool and isinstance(v, bool))
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            ok = True
+        if ok and kind is not bool:
+            ok = v >= lo and (hi is None or v < hi)
+        if not ok:
+            rng = "true or false" if kind is bool else f"{kind.__name__}s >= {lo:g}" + (f" and < {hi:g}" if hi else "")
+            raise ReplearnError(f"{where}: got {v!r} in {values!r}; allowed: {rng}")
+    if len(set(values)) != len(values):
+        raise ReplearnError(f"{where}: {values!r} repeats a value; list each value once")
+
+
+def _check_number(cfg: dict, table: str, key: str, lo: float, path, strict: bool = False, hi: float | None = None) -> None:
+    v = cfg[table][key]
+    bad = v <= lo if strict else v < lo
+    if bad or (hi is not None and v >= hi):
+        rng = f"{'>' if strict else '>='} {lo:g}" + (f" and < {hi:g}" if hi is not None else "")
+        raise ReplearnError(f"{_where(path, table, key)}: got {v!r}; allowed: a number {rng}")
+
+
+def _check_choice(cfg: dict, table: str, key: str, choices: tuple, path) -> None:
+    v = cfg[table][key]
+    if v not in choices:
+        raise ReplearnError(f"{_where(path, table, key)}: got {v!r}; allowed: {', '.join(map(repr, choices))}")
+
+
+def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Check every value of a resolved config; raise one line naming the file, table and key. Returns ``cfg``."""
+    from replearn.data.synthetic import PRESETS
+
+    for key in ("n_val", "repeats", "n_labelled"):
+        _check_number(cfg, "data", key, 1, path)
+    _check_number(cfg, "data", "n_unlabelled", 0, path)
+    _check_choice(cfg, "data", "preset", tuple(sorted(PRESETS)), path)
+
+    _check_list(cfg, "cnn", "depth", int, 1, None, path)
+    _check_list(cfg, "cnn", "width", int, 1, None, path)
+    _check_list(cfg, "cnn", "dropout", float, 0.0, 1.0, path)
+    _check_list(cfg, "cnn", "augment", bool, 0, None, path)
+    for key in ("dense", "epochs", "batch_size"):
+        _check_number(cfg, "cnn", key, 1, path)
+    _check_number(cfg, "cnn", "lr", 0.0, path, strict=True)
+    _check_number(cfg, "cnn", "weight_decay", 0.0, path)
+    _check_choice(cfg, "cnn", "optimizer", OPTIMIZERS, path)
+    _check_choice(cfg, "cnn", "schedule", ("onecycle", "cosine", "none"), path)
+    if not all(isinstance(s, str) and s.strip() for s in cfg["cnn"]["spec"]):
+        raise ReplearnError(f"{_where(path, 'cnn', 'spec')}: must be a list of layer strings like \"conv 16\"")
+
+    for key in ("scale", "offset"):
+        _check_number(cfg, "augment", key, 0.0, path, hi=1.0)
+
+    _check_list(cfg, "autoencoder", "code_dim", int, 1, None, path)
+    blocks = cfg["autoencoder"]["blocks"]
+    if not blocks or not all(
+        isinstance(b, list) and b and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in b)
+        for b in blocks
+    ):
+        raise ReplearnError(
+            f"{_where(path, 'autoencoder', 'blocks')}: got {blocks!r}; allowed: a non-empty list of non-empty lists "
+            "of positive widths, e.g. [[32], [32, 16], [16, 8]]"
+        )
+    for key in ("epochs", "batch_size"):
+        _check_number(cfg, "autoencoder", key, 1, path)
+    _check_number(cfg, "autoencoder", "lr", 0.0, path, strict=True)
+    _check_choice(cfg, "autoencoder", "loss", ("bce", "mse"), path)
+
+    names = cfg["probes"]["names"]
+    if not names:
+        raise ReplearnError(f"{_where(path, 'probes', 'names')}: the list is empty; give at least one probe")
+    for name in names:
+        check_probe_name(name, _where(path, "probes", "names"))
+    _check_number(cfg, "probes", "C", 0.0, path)
+    _check_number(cfg, "probes", "k", 1, path)
+    _check_number(cfg, "probes", "hidden", 1, path)
+    _check_choice(cfg, "report", "embedding", ("tsne", "isomap", "pca"), path)
+    return cfg
+
+
+def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``--quick`` version of a resolved config (a copy): see :data:`QUICK`."""
+    out = copy.deepcopy(cfg)
+    data = out["data"]
+    data["n_val"] = max(3, round(data["n_val"] * QUICK["n_labelled"] / max(data["n_labelled"], 1)))
+    data["n_labelled"] = min(data["n_labelled"], QUICK["n_labelled"])
+    data["n_unlabelled"] = min(data["n_unlabelled"], QUICK["n_unlabelled"])
+    data["repeats"] = min(data["repeats"], QUICK["repeats"])
+    out["cnn"]["epochs"] = min(out["cnn"]["epochs"], QUICK["cnn_epochs"])
+    out["autoencoder"]["epochs"] = min(out["autoencoder"]["epochs"], QUICK["ae_epochs"])
+    for table, axes in GRID_AXES.items():
+        for axis in axes:
+            if axis != "augment":
+                out[table][axis] = out[table][axis][:1]
+    return out
+
+
+def load_grid(path: str | os.PathLike | None = None, quick: bool = False) -> dict[str, Any]:
+    """Resolve the grid config: :data:`DEFAULTS` <- TOML ``path`` <- ``--quick``; checked.
+
+    Raises:
+        ReplearnError: a missing or malformed file, an unknown key (with a did-you-mean
+            suggestion) or a bad value, in one line naming the file, table and key.
+    """
+    cfg = check(resolve(DEFAULTS, path), path)
+    return check(apply_quick(cfg), path) if quick else cfg
+
+
+def cnn_points(cfg: dict[str, Any]) -> list[CnnPoint]:
+    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` varies with a ``spec``)."""
+    c = cfg["cnn"]
+    if c["spec"]:
+        return [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"])) for a in c["augment"]]
+    return [
+        CnnPoint(int(d), int(w), float(p), bool(a))
+        for d, w, p, a in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"])
+    ]
+
+
+def code_dims(cfg: dict[str, Any]) -> list[int]:
+    """The autoencoder bottleneck sizes, one autoencoder each."""
+    return [int(d) for d in cfg["autoencoder"]["code_dim"]]
+
+
+def probe_params(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """Keyword overrides for probe ``name`` from the ``probes`` table."""
+    p = cfg["probes"]
+    allowed = PROBE_PARAMS[name]
+    out: dict[str, Any] = {}
+    if "C" in allowed and p["C"] > 0:
+        out["C"] = float(p["C"])
+    if "k" in allowed:
+        out["k"] = int(p["k"])
+    if "hidden" in allowed:
+        out["hidden"] = int(p["hidden"])
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(cfg: dict[str, Any]) -> str:
+    """The resolved config as TOML text that :func:`load_grid` reads back unchanged."""
+    lines: list[str] = []
+    for table, values in cfg.items():
+        lines.append(f"[{table}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        lines.append("")
+    return "\n".join(lines)

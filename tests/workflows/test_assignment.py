@@ -1,0 +1,224 @@
+"""``replearn assignment``: a --quick run writes a report whose numbers are the metrics JSON; bad input exits 2."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from replearn.cli import main
+from replearn.data import synthetic_aureus
+from replearn.errors import ReplearnError
+from replearn.workflows import _assignment_grid as grid
+from replearn.workflows._assignment_report import SYNTHETIC_BANNER, fmt
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A config that keeps the bad-input runs to a few seconds.
+TINY = """
+[data]
+repeats = 2
+[cnn]
+depth = [1]
+augment = [false]
+epochs = 2
+[autoencoder]
+code_dim = [2]
+epochs = 1
+[probes]
+names = ["logreg", "knn"]
+[report]
+embedding = "pca"
+"""
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> Path:
+    """One ``--quick`` run on the built-in synthetic data (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("assignment") / "run"
+    assert main(["assignment", "--quick", "--out", str(out), "--no-progress", "--seed", "0"]) == 0
+    return out
+
+
+def test_quick_run_writes_report_weights_metrics_and_config(quick_run):
+    for name in ("report.md", "report.html", "metrics.json", "config.json", "grid.toml", "model.safetensors",
+                 "model.json", "autoencoder-d16.safetensors", "autoencoder-d16.json"):
+        assert (quick_run / name).is_file(), name
+    figures = {p.name for p in (quick_run / "figures").iterdir()}
+    assert {"examples.png", "cnn_learning_curves.png", "confusion_cnn.png", "confusion_probe.png",
+            "autoencoder_learning_curves.png", "reconstructions.png", "embedding_2d.png"} <= figures
+    assert not list(quick_run.rglob("*.tmp"))
+    page = (quick_run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(figures)  # every figure embedded
+    # the resolved config is saved and reads back as a grid config
+    assert grid.load_grid(quick_run / "grid.toml") == json.loads((quick_run / "config.json").read_text())["grid"]
+
+
+def test_quick_run_is_labelled_synthetic_everywhere(quick_run, capsys):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    assert metrics["synthetic"] is True and metrics["data"]["synthetic"] is True
+    assert SYNTHETIC_BANNER in (quick_run / "report.md").read_text()
+    assert html.escape(SYNTHETIC_BANNER) in (quick_run / "report.html").read_text()
+    meta = json.loads((quick_run / "model.json").read_text())["meta"]
+    assert meta["synthetic"] is True and meta["input_size"] == [40, 40]
+    assert meta["class_names"] == ["0 before division", "1 septum forming", "2 septum formed"]
+
+
+def test_quick_run_beats_chance(quick_run):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    d, p = metrics["data"], metrics["protocol"]
+    assert (d["n_labelled"], d["n_unlabelled"], p["repeats"], p["n_val"]) == (120, 300, 2, 30)
+    best = metrics["results"][0]
+    assert best["name"] == metrics["best"]["overall"]
+    assert best["accuracy_mean"] > 1 / 3 + 0.1
+    # every result has one score per split, and mean/CI are those of the scores
+    for group in ("cnn", "probes"):
+        for r in metrics[group].values():
+            assert len(r["accuracy"]) == 2 and np.isclose(r["accuracy_mean"], np.mean(r["accuracy"]))
+            assert np.asarray(r["confusion"]).sum() == 2 * p["n_val"]
+
+
+def table_rows(markdown: str, heading: str) -> list[list[str]]:
+    """The cells of the first table after ``heading`` in a Markdown report."""
+    section = markdown.split(f"## {heading}", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    rows = rows[: next((i for i in range(1, len(rows)) if not rows[i].startswith("|")), len(rows))]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in rows[2:]]
+
+
+def test_report_numbers_equal_the_metrics_json(quick_run):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    md = (quick_run / "report.md").read_text()
+    rows = table_rows(md, "Results: every model, best first")
+    assert len(rows) == len(metrics["results"])
+    for row, r in zip(rows, metrics["results"]):
+        assert row == [r["name"], r["kind"], r["representation"], fmt(r["accuracy_mean"], r["accuracy_ci"]),
+                       fmt(r["macro_f1_mean"], r["macro_f1_ci"]), str(r["runs"])]
+    cnn_rows = {row[0]: row for row in table_rows(md, "(a) CNN classifier on the labelled crops")}
+    assert set(cnn_rows) == set(metrics["cnn"])
+    for name, r in metrics["cnn"].items():
+        assert cnn_rows[name][4:6] == [fmt(r["accuracy_mean"], r["accuracy_ci"]), fmt(r["macro_f1_mean"], r["macro_f1_ci"])]
+    probe_rows = {row[0]: row for row in table_rows(md, "(c) Simple classifiers on the encoded crops")}
+    for name, r in metrics["probes"].items():
+        assert probe_rows[name][2] == fmt(r["accuracy_mean"], r["accuracy_ci"])
+    # class counts, and every comparison sentence, as in the JSON
+    data_rows = {row[0]: row[1] for row in table_rows(md, "Data")}
+    for name, count in zip(metrics["data"]["class_names"], metrics["data"]["class_counts"]):
+        assert data_rows[name] == str(count)
+    assert metrics["comparisons"]
+    for c in metrics["comparisons"]:
+        assert c["sentence"] in md
+        means = [float(v) for v in re.findall(r"\((\d\.\d{3}) vs (\d\.\d{3})", c["sentence"])[0]]
+        a = metrics["cnn"].get(c["a"]) or metrics["probes"][c["a"]]
+        b = metrics["cnn"].get(c["b"]) or metrics["probes"][c["b"]]
+        assert sorted(means) == sorted([round(a["accuracy_mean"], 3), round(b["accuracy_mean"], 3)])
+
+
+def test_predict_round_trips_the_saved_cnn(quick_run, tmp_path):
+    data = synthetic_aureus(12, 5, seed=7)
+    npz = tmp_path / "crops.npz"
+    data.save_npz(npz)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(quick_run), str(npz), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    assert header[:3] == ["item", "predicted_index", "predicted_stage"] and len(header) == 6
+    assert len(rows) == 17 and rows[0][0] == "labelled[0]" and rows[-1][0] == "unlabelled[4]"
+    probs = np.array([[float(v) for v in r[3:]] for r in rows])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert [int(r[1]) for r in rows] == probs.argmax(axis=1).tolist()
+    names = json.loads((quick_run / "model.json").read_text())["meta"]["class_names"]
+    assert [r[2] for r in rows] == [names[int(r[1])] for r in rows]
+
+
+def write_config(tmp_path: Path, text: str = TINY) -> Path:
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    return path
+
+
+def test_empty_unlabelled_set_skips_the_autoencoder(tmp_path, capsys):
+    data = synthetic_aureus(24, 0, seed=1)
+    npz = tmp_path / "data.npz"
+    data.save_npz(npz)
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_val = 9"))
+    assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "autoencoder) was skipped" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["synthetic"] is False  # a file given with --data is taken as real data
+    assert metrics["autoencoder"]["skipped"] and metrics["autoencoder"]["models"] == {}
+    assert {r["representation"] for r in metrics["probes"].values()} == {"PCA-2", "raw pixels"}
+    assert not list(out.glob("autoencoder-*"))
+    assert "Skipped: the data has no unlabelled crops" in (out / "report.md").read_text()
+
+
+def test_unknown_config_key_exits_2_with_did_you_mean(tmp_path, capsys):
+    cfg = write_config(tmp_path, "[cnn]\ndepht = [2]\n")
+    out = tmp_path / "run"
+    assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown key 'depht'; did you mean 'depth'?" in err and "grid.toml" in err
+    assert not out.exists()
+
+
+def test_class_with_one_example_exits_2_in_one_line(tmp_path, capsys):
+    labelled = np.random.default_rng(0).integers(0, 255, (21, 40, 40), dtype=np.uint8)
+    labels = np.array([0] * 10 + [1] * 10 + [2])
+    npz = tmp_path / "one.npz"
+    np.savez(npz, labelled=labelled, labels=labels, unlabelled=labelled[:5])
+    out = tmp_path / "run"
+    assert main(["assignment", "--data", str(npz), "--config", str(write_config(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "class 2 has only 1 example" in err and "one.npz" in err
+    assert not out.exists()
+
+
+def test_crops_of_an_unusable_size_are_refused_in_one_line(tmp_path, capsys):
+    data = synthetic_aureus(30, 10, seed=0, size=42)
+    npz = tmp_path / "big.npz"
+    data.save_npz(npz)
+    assert main(["assignment", "--data", str(npz), "--config", str(write_config(tmp_path)),
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "crops are 42x42 pixels; the models need sides divisible by 4" in err and len(err.splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------- the grid config
+def test_example_config_file_is_the_defaults():
+    assert grid.load_grid(REPO / "configs" / "grid.toml") == grid.DEFAULTS
+
+
+def test_grid_expands_the_cnn_axes_and_quick_cuts_them(tmp_path):
+    cfg = write_config(tmp_path, "[cnn]\ndepth = [2, 3]\nwidth = [8, 16]\ndropout = [0.0, 0.5]\n")
+    points = grid.cnn_points(grid.load_grid(cfg))
+    assert len(points) == 2 * 2 * 2 * 2 and len({p.name for p in points}) == 16
+    assert "cnn d3 w8 p0.5 +aug" in {p.name for p in points}
+    quick = grid.load_grid(cfg, quick=True)
+    assert [p.name for p in grid.cnn_points(quick)] == ["cnn d2 w8 p0 +aug", "cnn d2 w8 p0"]
+    assert (quick["data"]["repeats"], quick["data"]["n_labelled"], quick["data"]["n_val"]) == (2, 120, 30)
+    assert grid.code_dims(quick) == [16]
+    assert tomllib.loads(grid.to_toml(quick)) == quick
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[cnn]\ndepth = []\n", r"\[cnn\] depth: the list is empty"),
+        ("[cnn]\ndropout = [1.5]\n", r"\[cnn\] dropout: got 1.5 in \[1.5\]; allowed: floats >= 0 and < 1"),
+        ("[cnn]\ndepth = 3\n", r"depth must be a list"),
+        ("[probes]\nnames = [\"svm\"]\n", r"\[probes\] names: unknown probe 'svm'"),
+        ("[autoencoder]\nblocks = [[32], []]\n", r"\[autoencoder\] blocks: got"),
+        ("[report]\nembedding = \"umap\"\n", r"\[report\] embedding: got 'umap'; allowed: 'tsne', 'isomap', 'pca'"),
+        ("[data]\nrepeats = 0\n", r"\[data\] repeats: got 0"),
+    ],
+)
+def test_bad_values_name_table_and_key(tmp_path, text, message):
+    with pytest.raises(ReplearnError, match=message):
+        grid.load_grid(write_config(tmp_path, text))
