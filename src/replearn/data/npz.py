@@ -14,6 +14,11 @@ Accepted format (the course's file is ``labelled`` (400, 40, 40) uint8,
   0..K-1 with every class present (so 1-based labels are caught).
 - optional ``class_names`` (K,) strings; else the three stage names for K = 3,
   and "0", "1", ... otherwise.
+- ``require_labelled=False`` also accepts a file with no labelled crops
+  (``labelled`` (0, H, W), ``labels`` (0,)), as ``replearn crops`` writes without
+  ``--labels``, for uses that need no labels (encoding, domain-shift views); it then
+  needs at least one unlabelled crop. K is ``n_classes``, the length of
+  ``class_names``, or 3.
 
 The file is read with ``allow_pickle=False``. Every violation raises one
 :class:`ReplearnError` line naming the file, the key and the problem.
@@ -114,6 +119,24 @@ def _check_labels(arr: np.ndarray, n: int, n_classes: int | None, where: str) ->
     return labels, top + 1
 
 
+def _check_no_labels(npz: np.lib.npyio.NpzFile, n_classes: int | None, where: str) -> tuple[np.ndarray, int]:
+    """Labels of a file without labelled crops: must be empty; K from ``n_classes``, ``class_names`` or 3."""
+    arr = _read_key(npz, "labels", where)
+    if arr.ndim != 1 or len(arr) != 0:
+        raise ReplearnError(
+            f"{where}: key 'labels' has shape {arr.shape} but 'labelled' has no images; expected an empty (0,) array"
+        )
+    if arr.dtype.kind not in "uif":
+        raise ReplearnError(f"{where}: key 'labels' has dtype {arr.dtype}; labels must be integer class indices 0..K-1")
+    if n_classes is not None:
+        return np.zeros(0, dtype=np.int64), n_classes
+    if "class_names" in npz.files:
+        names = _read_key(npz, "class_names", where)
+        if names.ndim == 1 and len(names) > 0:
+            return np.zeros(0, dtype=np.int64), len(names)
+    return np.zeros(0, dtype=np.int64), _DEFAULT_K
+
+
 def _class_names(npz: np.lib.npyio.NpzFile, k: int, where: str) -> list[str] | None:
     """Names from the optional key, None for the default stage names (K = 3), else "0", "1", ..."""
     if "class_names" not in npz.files:
@@ -127,13 +150,17 @@ def _class_names(npz: np.lib.npyio.NpzFile, k: int, where: str) -> list[str] | N
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
 
 
-def load_assignment(path: str | os.PathLike, n_classes: int | None = None) -> AssignmentData:
+def load_assignment(
+    path: str | os.PathLike, n_classes: int | None = None, require_labelled: bool = True
+) -> AssignmentData:
     """Load the assignment's ``data.npz`` and validate it (see the module docstring for the format).
 
     Args:
         path: the ``.npz`` file with keys ``labelled``, ``labels``, ``unlabelled``.
         n_classes: the number of classes K, when known; labels must then lie in 0..K-1.
             Without it K = max label + 1 and every class must occur.
+        require_labelled: when False, a file with no labelled crops is accepted (labels
+            empty too) as long as it has unlabelled crops; for uses that need no labels.
 
     Returns:
         AssignmentData with labelled (N, H, W), labels (N,) int64 and unlabelled (M, H, W),
@@ -166,10 +193,18 @@ def load_assignment(path: str | os.PathLike, n_classes: int | None = None) -> As
                 f"(found {', '.join(repr(k) for k in npz.files) or 'no keys'}; required {', '.join(REQUIRED_KEYS)})"
             )
         labelled = _check_images(_read_key(npz, "labelled", where), "labelled", where)
-        if len(labelled) == 0:
-            raise ReplearnError(f"{where}: key 'labelled' has no images (shape {labelled.shape}); at least one is needed")
-        labels, k = _check_labels(_read_key(npz, "labels", where), len(labelled), n_classes, where)
         unlabelled = _check_images(_read_key(npz, "unlabelled", where), "unlabelled", where)
+        if len(labelled) == 0 and require_labelled:
+            raise ReplearnError(
+                f"{where}: key 'labelled' has no images (shape {labelled.shape}); at least one is needed "
+                "(an unlabelled-only file, as `replearn crops` writes without --labels, suits only uses without labels)"
+            )
+        if len(labelled) == 0:
+            if len(unlabelled) == 0:
+                raise ReplearnError(f"{where}: keys 'labelled' and 'unlabelled' hold no images; at least one crop is needed")
+            labels, k = _check_no_labels(npz, n_classes, where)
+        else:
+            labels, k = _check_labels(_read_key(npz, "labels", where), len(labelled), n_classes, where)
         if unlabelled.shape[1:] != labelled.shape[1:]:
             raise ReplearnError(
                 f"{where}: key 'unlabelled' has {unlabelled.shape[1]}x{unlabelled.shape[2]} images but 'labelled' has "
@@ -179,13 +214,15 @@ def load_assignment(path: str | os.PathLike, n_classes: int | None = None) -> As
 
     if len(unlabelled) == 0:
         unlabelled = unlabelled.astype(labelled.dtype)
+    elif len(labelled) == 0:
+        labelled = labelled.astype(unlabelled.dtype)
     elif (unlabelled.dtype == np.uint8) != (labelled.dtype == np.uint8):
         raise ReplearnError(
             f"{where}: key 'unlabelled' holds {'integer' if unlabelled.dtype == np.uint8 else 'float'} pixels but "
             f"'labelled' holds {'integer' if labelled.dtype == np.uint8 else 'float'} pixels; use one pixel type for both"
         )
     if labelled.dtype != np.uint8:
-        top = max(float(labelled.max()), float(unlabelled.max()) if unlabelled.size else 0.0)
+        top = max(float(labelled.max()) if labelled.size else 0.0, float(unlabelled.max()) if unlabelled.size else 0.0)
         scale = 255.0 if top > 1.0 else 1.0
         labelled = (labelled / scale).astype(np.float32)
         unlabelled = (unlabelled / scale).astype(np.float32)
