@@ -197,7 +197,8 @@ def load_assignment(
         if len(labelled) == 0 and require_labelled:
             raise ReplearnError(
                 f"{where}: key 'labelled' has no images (shape {labelled.shape}); at least one is needed "
-                "(an unlabelled-only file, as `replearn crops` writes without --labels, suits only uses without labels)"
+                "here (a file without labels, as `replearn crops` writes without --labels, suits replearn domain, embed "
+                "and predict; label some cells with replearn crops --labels for training)"
             )
         if len(labelled) == 0:
             if len(unlabelled) == 0:
