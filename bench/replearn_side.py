@@ -37,8 +37,9 @@ WORKLOADS = {
     "cnn": dict(dataset="fashion", batch=512, optimizer="sgd", lr=1e-2, momentum=0.9, loss="cross_entropy"),
     "ae": dict(dataset="mnist", batch=256, optimizer="adam", lr=1e-3, momentum=0.9, loss="mse"),
 }
-#: Flags a variant may combine (comma-separated): channels-last, bf16 autocast, torch.compile.
-FLAGS = ("fp32", "cl", "bf16", "compile")
+#: Flags a variant may combine (comma-separated): channels-last, bf16 autocast, torch.compile,
+#: and ``fastdrop`` (the prototype dropout of bench/fast_dropout.py, not yet part of replearn).
+FLAGS = ("fp32", "cl", "bf16", "compile", "fastdrop")
 
 
 def parse_variant(text: str) -> set[str]:
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     model = build(args.workload)
+    if "fastdrop" in flags:
+        sys.path.insert(0, str(HERE))
+        from fast_dropout import swap_dropout
+
+        swap_dropout(model)
     net: torch.nn.Module = model
     compile_s = 0.0
     if "compile" in flags:

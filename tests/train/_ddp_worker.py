@@ -51,6 +51,7 @@ def data() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch
 
 def main(out: Path) -> int:
     dinfo = distributed.init_from_env(backend="gloo")
+    shared = distributed.broadcast_text("rank 0's folder \u00e9" if dinfo.rank == 0 else "")
     train, val = data()
     for name, model in scenarios().items():
         ckpt = out / f"ckpt-{name}"
@@ -60,7 +61,7 @@ def main(out: Path) -> int:
         # A second call on the same model (distributed by default now): the first call's DDP hooks must be gone.
         history2 = fit(model, train, val, TrainConfig(**{**CONFIG, "epochs": 1}), progress=False)
         record = {"history": history.history, "history2": history2.history, "rank": dinfo.rank,
-                  "world_size": dinfo.world_size, "main": distributed.is_main_process()}
+                  "world_size": dinfo.world_size, "main": distributed.is_main_process(), "shared": shared}
         (out / f"{name}-rank{dinfo.rank}.json").write_text(json.dumps(record))
     distributed.barrier()
     distributed.shutdown()

@@ -53,6 +53,7 @@ def test_single_process_defaults_and_errors(monkeypatch):
     assert distributed.info() == distributed.DistInfo(rank=0, world_size=1, local_rank=0, backend="none")
     distributed.barrier()  # no-op without a group
     assert distributed.all_reduce_sum([1.5, 2.0], torch.device("cpu")) == [1.5, 2.0]
+    assert distributed.broadcast_text("runs/x") == "runs/x"
     for key in distributed.ENV_KEYS:
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(ReplearnError, match="torchrun"):
@@ -94,6 +95,7 @@ def test_ranks_end_with_identical_weights_and_metrics(ddp_run, name):
     s1, r1 = _load(ddp_run, name, 1)
     assert r0["world_size"] == r1["world_size"] == 2
     assert r0["main"] and not r1["main"]
+    assert r0["shared"] == r1["shared"] == "rank 0's folder \u00e9"  # broadcast_text
     assert s0.keys() == s1.keys() and all(torch.equal(s0[k], s1[k]) for k in s0)  # parameters and BN buffers
     for key in METRICS:  # metrics are reduced over ranks, so both log the same numbers
         assert r0["history"][key] == r1["history"][key]

@@ -129,6 +129,24 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def broadcast_text(text: str, src: int = 0) -> str:
+    """Return rank ``src``'s ``text`` on every rank (e.g. the run folder rank 0 chose); unchanged without a group.
+
+    Sent as UTF-8 bytes in a tensor (no pickling).
+    """
+    if not is_distributed():
+        return text
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    data = text.encode("utf-8")
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    dist.broadcast(size, src=src)
+    buf = torch.zeros(int(size.item()), dtype=torch.uint8, device=device)
+    if dist.get_rank() == src:
+        buf.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+    dist.broadcast(buf, src=src)
+    return bytes(buf.cpu().tolist()).decode("utf-8")
+
+
 def device_for(device: torch.device, dinfo: DistInfo) -> torch.device:
     """Pin a bare ``cuda`` device to this process's GPU (``cuda:LOCAL_RANK``); other devices unchanged."""
     if device.type == "cuda" and device.index is None:
