@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -155,7 +156,12 @@ def device_for(device: torch.device, dinfo: DistInfo) -> torch.device:
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
-    """``DistributedDataParallel(model)``; parameters and buffers are broadcast from rank 0."""
+    """``DistributedDataParallel(model)``; parameters and buffers are broadcast from rank 0.
+
+    Silences DDP's "grad strides do not match bucket view strides" notice: with channels-last
+    weights of one input channel both stride orders describe the same memory (no cost).
+    """
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     device_ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
