@@ -35,7 +35,9 @@ KERAS_VENV = HERE / ".keras-venv"
 LOCK = Path("/tmp/replearn-heavy.lock")
 WORKLOADS = ("cnn", "ae")
 #: replearn settings measured by default ("+" joins flags; see bench/replearn_side.py).
-DEFAULT_VARIANTS = {"cnn": ["fp32", "cl", "bf16+cl"], "ae": ["fp32", "cl", "bf16+cl"]}
+DEFAULT_VARIANTS = {"cnn": ["fp32", "cl", "bf16+cl", "bf16+cl+fastdrop"], "ae": ["fp32", "cl", "bf16+cl"]}
+#: Timed training steps per measurement (the autoencoder's steps are short, so it gets more).
+DEFAULT_STEPS = {"cnn": 20, "ae": 40}
 NAMES = {"cnn": "MiniVGG CNN (Fashion-MNIST, batch 512, SGD)", "ae": "conv autoencoder (MNIST, batch 256, Adam)"}
 GOAL = 4.0
 
@@ -129,7 +131,8 @@ def markdown(report: dict) -> str:
         f"{m.get('mem_total_gb', '?')} GB; ISA: {', '.join(m.get('isa', [])) or '?'}; {m['platform']}.",
         f"Versions: replearn side torch {report['versions'].get('torch', '?')}; Keras side "
         f"TensorFlow {report['versions'].get('tensorflow', '?')}, Keras {report['versions'].get('keras', '?')}.",
-        f"Settings: {s['pairs']} pairs run alternately (Keras, replearn, ...), {s['steps']} timed training steps "
+        f"Settings: {s['pairs']} pairs run alternately (Keras, replearn, ...), timed training steps "
+        f"{', '.join(f'{w} {n}' for w, n in s['steps'].items())} "
         f"after a warm-up epoch of as many steps, inference on {s['infer']} test images; one process per "
         f"measurement; lock held: {s['lock']}. Load average before the first run "
         f"{report['load_start']}, after the last {report['load_end']}.",
@@ -167,13 +170,15 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=3, help="Keras/replearn pairs per workload (default 3)")
-    p.add_argument("--steps", type=int, default=20, help="timed training steps per measurement (default 20)")
+    p.add_argument("--steps", type=int, default=0,
+                   help=f"timed training steps per measurement (default: {DEFAULT_STEPS})")
     p.add_argument("--infer", type=int, default=10000, help="test images for inference (default 10000)")
     p.add_argument("--workloads", default="cnn,ae", help="comma-separated: cnn, ae")
     p.add_argument("--variants", action="append", default=[], metavar="WORKLOAD=V1,V2",
                    help="replearn settings for a workload, flags joined by '+', e.g. cnn=cl,bf16+cl")
     p.add_argument("--threads", type=int, default=0, help="torch threads on the replearn side (0: default)")
     p.add_argument("--no-lock", action="store_true", help=f"do not take {LOCK} (results are then noisier)")
+    p.add_argument("--lock-held", action="store_true", help=f"the caller already holds {LOCK} (flock ... run.py)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
 
@@ -195,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "TF_NUM"))}
     env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    common = ["--steps", str(args.steps), "--infer", str(args.infer)]
+    steps = {w: args.steps or DEFAULT_STEPS[w] for w in WORKLOADS}
 
-    lock_file = open(LOCK, "a+") if not args.no_lock else None
+    lock_file = open(LOCK, "a+") if not (args.no_lock or args.lock_held) else None
     if lock_file is not None:
         print(f"bench: waiting for {LOCK} ...", file=sys.stderr)
         fcntl.flock(lock_file, fcntl.LOCK_EX)
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(out_dir / f"{stamp}.log", "w") as log:
             for pair in range(args.pairs):
                 for workload in workloads:
+                    common = ["--steps", str(steps[workload]), "--infer", str(args.infer)]
                     cmds = [("keras", "lecture", [str(keras_python), str(HERE / "keras_reference" / "lecture_keras.py"),
                                                   "--workload", workload, *common])]
                     for v in variants[workload]:
@@ -232,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": stamp,
         "machine": machine(),
         "versions": versions,
-        "settings": {"pairs": args.pairs, "steps": args.steps, "infer": args.infer, "variants": variants,
-                     "threads": args.threads, "lock": not args.no_lock},
+        "settings": {"pairs": args.pairs, "steps": {w: steps[w] for w in workloads}, "infer": args.infer,
+                     "variants": variants, "threads": args.threads, "lock": not args.no_lock},
         "load_start": load_start,
         "load_end": [round(v, 2) for v in os.getloadavg()],
         "summary": summarise(runs),
