@@ -393,7 +393,8 @@ def figure_neighbours(
     import matplotlib.pyplot as plt
 
     rows, k = len(real_idx), nn_idx.shape[1]
-    fig, axes = plt.subplots(rows, k + 1, figsize=(1.35 * (k + 1), 1.45 * rows + 0.6), squeeze=False)
+    height = 1.6 * rows + 0.7
+    fig, axes = plt.subplots(rows, k + 1, figsize=(1.35 * (k + 1), height), squeeze=False)
     for r, i in enumerate(real_idx):
         ax = axes[r][0]
         ax.imshow(real_imgs[i], cmap="gray")
@@ -408,7 +409,7 @@ def figure_neighbours(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.75 / (1.45 * rows + 0.6)))
+    fig.tight_layout(pad=0.3, h_pad=0.8, rect=(0, 0, 1, 1 - 0.5 / height))
     return fig
 
 
