@@ -64,3 +64,12 @@ def test_debug_shows_the_traceback(monkeypatch):
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "replearn", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("replearn ")
+
+
+def test_ddp_without_torchrun_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    assert main(["synth", "--quick", "--ddp", "--out", str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "torchrun --nproc-per-node N -m replearn <workflow> --ddp" in err and err.count("\n") == 1
+    assert not (tmp_path / "s.npz").exists()

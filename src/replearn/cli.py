@@ -38,6 +38,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_help: str | None =
     group.add_argument("--quick", action="store_true", help="small subsets and few steps: same code path, under a minute")
     group.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda' (default: auto)")
     group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    group.add_argument(
+        "--ddp",
+        action="store_true",
+        help="train with DistributedDataParallel; start with `torchrun --nproc-per-node N -m replearn <workflow> --ddp`",
+    )
     group.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
 
 
@@ -63,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         module.add_arguments(p)
         add_common_arguments(p, getattr(module, "OUT_HELP", None))
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _module=module)
     return parser
 
 
@@ -77,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.ddp:
+            _start_distributed(args)
         result = args._run(args)
     except ReplearnError as exc:
         if args.debug:
@@ -86,7 +93,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"replearn {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.ddp:
+            from replearn.train.distributed import shutdown
+
+            shutdown()
     return int(result or 0)
+
+
+def _start_distributed(args: argparse.Namespace) -> None:
+    """Join torchrun's process group; every rank uses rank 0's run folder, and only rank 0 prints.
+
+    Every rank computes the same results (the engine averages gradients and
+    metrics across ranks), and files are written atomically, so the outputs are
+    those of rank 0.
+    """
+    import os
+
+    from replearn.train.distributed import broadcast_text, init_from_env, is_main_process
+    from replearn.utils.rundir import make_run_dir
+
+    init_from_env()
+    if args.out is None and not getattr(args._module, "OUT_HELP", None):
+        args.out = broadcast_text(str(make_run_dir(None, args.command)) if is_main_process() else "")
+    if not is_main_process():
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
 if __name__ == "__main__":  # pragma: no cover
