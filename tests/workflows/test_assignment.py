@@ -85,10 +85,10 @@ def test_quick_run_beats_chance(quick_run):
 
 def table_rows(markdown: str, heading: str) -> list[list[str]]:
     """The cells of the first table after ``heading`` in a Markdown report."""
-    section = markdown.split(f"## {heading}", 1)[1]
-    rows = [line for line in section.splitlines() if line.startswith("|")]
-    rows = rows[: next((i for i in range(1, len(rows)) if not rows[i].startswith("|")), len(rows))]
-    return [[c.strip() for c in line.strip("|").split("|")] for line in rows[2:]]
+    lines = markdown.split(f"## {heading}\n", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    stop = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines[start + 2 : stop]]
 
 
 def test_report_numbers_equal_the_metrics_json(quick_run):

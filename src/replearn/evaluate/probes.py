@@ -55,7 +55,7 @@ def knn(seed: int = 0, k: int = 5) -> Pipeline:
 
 def mlp(seed: int = 0, hidden: int = 64) -> Pipeline:
     """Standardise, then a small MLP (one ReLU hidden layer, L-BFGS, weight decay 1e-2)."""
-    return _pipe(MLPClassifier(hidden_layer_sizes=(hidden,), solver="lbfgs", alpha=1e-2, max_iter=500,
+    return _pipe(MLPClassifier(hidden_layer_sizes=(hidden,), solver="lbfgs", alpha=1e-2, max_iter=300,
                                random_state=seed))
 
 

@@ -47,7 +47,7 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     # ---------------------------------------------------------------- summary
     rep.heading("Summary")
     items = []
-    for key, where, what in (("cnn", "cnn", "CNN"), ("probe", "probes", "simple classifier on codes")):
+    for key, where, what in (("cnn", "cnn", "CNN"), ("probe", "probes", "simple classifier (on codes or a baseline)")):
         name = metrics["best"][key]
         if name:
             r = metrics[where][name]
@@ -173,8 +173,10 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     rep.heading("Run")
     t, env = metrics["timing"], metrics["environment"]
     parts = [f"{k.replace('_s', '')} {v:.1f} s" for k, v in t.items()]
+    bf16 = [name for name, key in (("CNNs", "bf16_cnn"), ("autoencoders", "bf16_autoencoder")) if env.get(key)]
     rep.text(f"Wall time: {', '.join(parts)}. replearn {env['replearn']}, torch {env['torch']}, Python "
-             f"{env['python']}, device {env['device']}, {env['torch_threads']} torch threads.")
+             f"{env['python']}, device {env['device']}, {env['torch_threads']} torch threads; bfloat16 autocast for "
+             f"{' and '.join(bf16) if bf16 else 'nothing (float32 throughout)'}.")
     saved = metrics["saved"]
     files = []
     if saved["cnn"]:

@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     # Write: weights, figures, config; metrics and the report last (each file atomically).
     saved = save_models(run_dir, data, cnn, ae, config, args.seed)
     metrics = assemble_metrics(data, splits, config, args, cnn, ae, probes, saved, timing, started, device)
+    t = time.perf_counter()
     figures = draw_figures(run_dir, data, splits, cnn, ae, representations, metrics, config, args.seed)
+    metrics["timing"]["figures_s"] = time.perf_counter() - t
     save_json(run_dir / "config.json", {"grid": config, "seed": args.seed, "quick": bool(args.quick),
                                         "data": args.data, "config_file": args.config, "device": str(device)})
     write_text(run_dir / "grid.toml", grid.to_toml(config))
@@ -123,7 +125,7 @@ def prepare_data(args: argparse.Namespace, config: dict[str, Any]) -> Assignment
     data = load_assignment(args.data)
     if args.quick:  # same code path on a smaller, class-stratified subset
         rng = np.random.default_rng(args.seed)
-        if len(data.labels) > d["n_labelled"]:
+        if len(data.labels) >= d["n_labelled"] + 2 * data.n_classes:
             keep = np.sort(next(repeated_stratified_splits(data.labels, d["n_labelled"], 1, args.seed))[1])
             data.labelled, data.labels = data.labelled[keep], data.labels[keep]
         if len(data.unlabelled) > d["n_unlabelled"]:
@@ -173,6 +175,28 @@ def say_data(data: AssignmentData, splits: list, run_dir: Path) -> None:
 # =============================================================================================
 # Build the models and train: (a) the CNN grid
 # =============================================================================================
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16; x86 CPUs with AVX512-BF16 or AMX).
+
+    Elsewhere bf16 autocast is emulated and slower than float32, so ``"auto"`` leaves it off.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(setting: str, device: str) -> bool:
+    """The config's ``bf16`` ("auto", "on", "off") for ``device``."""
+    return setting == "on" or (setting == "auto" and native_bf16(device))
+
+
 def build_cnn(point: grid.CnnPoint, input_shape: tuple[int, int, int], n_classes: int, dense: int) -> Network:
     """small_cnn for a grid point, or the config's layer spec."""
     if point.spec:
@@ -186,7 +210,7 @@ def cnn_train_config(config: dict[str, Any], seed: int, device: str) -> TrainCon
     return TrainConfig(
         epochs=c["epochs"], batch_size=c["batch_size"], optimizer=c["optimizer"], lr=c["lr"],
         weight_decay=c["weight_decay"], schedule=None if c["schedule"] == "none" else c["schedule"],
-        bf16=c["bf16"], seed=seed, device=device,
+        bf16=use_bf16(c["bf16"], device), channels_last=c["channels_last"], seed=seed, device=device,
     )
 
 
@@ -248,7 +272,8 @@ def train_autoencoders(
         print(f"(b) autoencoder with a {dim}-D code on {len(data.unlabelled)} unlabelled crops")
         ae = AutoEncoderEmbedding(
             code_dim=dim, blocks=[tuple(b) for b in a["blocks"]], epochs=a["epochs"], batch_size=a["batch_size"],
-            lr=a["lr"], loss=a["loss"], bf16=a["bf16"], seed=seed, device=device, progress=progress,
+            lr=a["lr"], loss=a["loss"], bf16=use_bf16(a["bf16"], device), channels_last=a["channels_last"],
+            seed=seed, device=device, progress=progress,
             validation_data=data.labelled,
         ).fit(data.unlabelled)
         labelled = to_tensor(data.labelled)[:, 0].numpy()
@@ -486,6 +511,8 @@ def assemble_metrics(
         "environment": {
             "replearn": replearn.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "device": str(device), "torch_threads": torch.get_num_threads(),
+            "bf16_cnn": use_bf16(config["cnn"]["bf16"], str(device)),
+            "bf16_autoencoder": use_bf16(config["autoencoder"]["bf16"], str(device)),
         },
     }
 

@@ -1,0 +1,107 @@
+"""``replearn predict``: softmax probabilities per crop to CSV, from npz files or folders of PNG/TIFF crops."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from replearn.cli import main
+from replearn.models import conv_autoencoder, save_model, small_cnn
+from replearn.train import predict
+from replearn.data import to_tensor
+
+NAMES = ["0 before division", "1 septum forming", "2 septum formed"]
+
+
+@pytest.fixture()
+def model_dir(tmp_path):
+    """An (untrained) 3-class CNN for 16x16 crops, saved as a run folder with the assignment's metadata."""
+    torch.manual_seed(0)
+    model = small_cnn((1, 16, 16), 3, depth=2, width=4, dense=8).eval()
+    with torch.no_grad():  # make predictions differ between images
+        model.get_layer("dense_2").bias.copy_(torch.tensor([0.3, 0.0, -0.3]))
+    run = tmp_path / "run"
+    save_model(model, run / "model.safetensors", {"task": "classifier", "class_names": NAMES,
+                                                  "input_size": [16, 16], "synthetic": True})
+    return run, model
+
+
+def crops(n: int = 7, size: int = 16, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size), dtype=np.uint8)
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]
+
+
+def test_npz_rows_probabilities_and_argmax(model_dir, tmp_path, capsys):
+    run, model = model_dir
+    images = crops()
+    npz = tmp_path / "x.npz"
+    np.savez(npz, labelled=images[:4], labels=np.array([0, 1, 2, 0]), unlabelled=images[4:])
+    out = tmp_path / "p.csv"
+    assert main(["predict", "--model", str(run), str(npz), "--out", str(out)]) == 0
+    header, rows = read_csv(out)
+    assert header == ["item", "predicted_index", "predicted_stage"] + [f"p({n})" for n in NAMES]
+    assert [r[0] for r in rows] == [f"labelled[{i}]" for i in range(4)] + [f"unlabelled[{i}]" for i in range(3)]
+    probs = np.array([[float(v) for v in r[3:]] for r in rows])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    expected = torch.softmax(predict(model, to_tensor(images)), dim=1).numpy()
+    np.testing.assert_allclose(probs, expected, atol=2e-6)
+    assert [int(r[1]) for r in rows] == expected.argmax(axis=1).tolist()
+    assert [r[2] for r in rows] == [NAMES[int(r[1])] for r in rows]
+    assert "SYNTHETIC" in capsys.readouterr().out
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["model_trained_on_synthetic_data"] is True and sum(side["predicted_counts"]) == 7
+
+
+def test_key_picks_one_array(model_dir, tmp_path):
+    run, _ = model_dir
+    npz = tmp_path / "x.npz"
+    np.savez(npz, labelled=crops(3), labels=np.zeros(3), unlabelled=crops(5))
+    out = tmp_path / "u.csv"
+    assert main(["predict", "--model", str(run / "model.safetensors"), str(npz), "--key", "unlabelled",
+                 "--out", str(out)]) == 0
+    assert [r[0] for r in read_csv(out)[1]] == [f"unlabelled[{i}]" for i in range(5)]
+
+
+def test_folder_of_png_and_tiff_crops_in_name_order(model_dir, tmp_path):
+    run, model = model_dir
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    images = crops(3)
+    Image.fromarray(images[0]).save(folder / "b.png")
+    tifffile.imwrite(folder / "a.tif", images[1])
+    Image.fromarray(np.stack([images[2]] * 3, axis=-1)).save(folder / "c.png")  # grayscale saved as RGB
+    (folder / "notes.txt").write_text("not an image")
+    out_dir = tmp_path / "outdir"
+    assert main(["predict", "--model", str(run), str(folder), "--out", str(out_dir)]) == 0
+    header, rows = read_csv(out_dir / "predictions.csv")
+    assert [r[0] for r in rows] == ["a.tif", "b.png", "c.png"]
+    expected = torch.softmax(predict(model, to_tensor(images[[1, 0, 2]])), dim=1).numpy()
+    np.testing.assert_allclose(np.array([[float(v) for v in r[3:]] for r in rows]), expected, atol=2e-6)
+
+
+def test_wrong_size_autoencoder_and_missing_model_exit_2(model_dir, tmp_path, capsys):
+    run, _ = model_dir
+    npz = tmp_path / "big.npz"
+    np.savez(npz, images=crops(2, size=20))
+    assert main(["predict", "--model", str(run), str(npz), "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "crops are 20x20 px but the model was trained on 16x16 px crops" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.csv").exists()
+
+    ae_path = save_model(conv_autoencoder((1, 16, 16), 2), tmp_path / "ae.safetensors", {"task": "autoencoder"})
+    assert main(["predict", "--model", str(ae_path), str(npz)]) == 2
+    assert "holds an autoencoder, not a classifier" in capsys.readouterr().err
+
+    assert main(["predict", "--model", str(tmp_path / "nope"), str(npz)]) == 2
+    assert "no such run folder or weights file" in capsys.readouterr().err
