@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,17 +146,30 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- Prepare the data
+@dataclass
 class Data:
-    """Images for training and evaluation.
+    """Images for training and evaluation (uint8 (N, H, W), or float in [0, 1]).
 
-    ``train``: images the autoencoder reconstructs; ``held_out``: images for the
-    reconstruction error, the scatter and the pairs (MNIST test set, or the
+    ``train``: what the autoencoder reconstructs; ``held_out``: images for the
+    reconstruction error, the scatter and the pairs (the MNIST test set, or the
     npz's labelled crops); ``ref``/``query``: labelled images whose codes are
     the k-NN reference and queries.
     """
 
-    def __init__(self, **kw: Any) -> None:
-        self.__dict__.update(kw)
+    title: str
+    source: str
+    train: np.ndarray
+    train_note: str
+    held_out: np.ndarray
+    held_out_labels: np.ndarray
+    held_out_name: str
+    ref: np.ndarray
+    ref_labels: np.ndarray
+    ref_name: str
+    query: np.ndarray
+    query_labels: np.ndarray
+    query_name: str
+    class_names: list[str]
 
 
 def _subset(n: int, k: int, seed: int) -> np.ndarray:
@@ -236,7 +250,9 @@ def compare_methods(data: Data, est: Any, cfg: dict[str, Any], seed: int, progre
     from replearn.data import to_tensor
     from replearn.evaluate import EMBEDDING_NOTES, embed_2d
 
-    flat = lambda x: to_tensor(x).numpy().reshape(len(x), -1)  # noqa: E731
+    def flat(x: np.ndarray) -> np.ndarray:
+        return to_tensor(x).numpy().reshape(len(x), -1)
+
     ri = _subset(len(data.ref), int(cfg["compare_ref"]), seed)
     qi = _subset(len(data.query), int(cfg["compare_queries"]), seed + 1)
     ref_s, ref_ys, q_s, q_ys = data.ref[ri], data.ref_labels[ri], data.query[qi], data.query_labels[qi]
