@@ -36,14 +36,14 @@ FIELD = SHARED / "aureus-maicrobe"
 def steps(tmp: Path) -> list[tuple[str, list[str], list[str]]]:
     """(name, replearn arguments, names of steps it needs) in running order."""
     return [
-        ("synth", ["synth", "--out", str(tmp / "synth")], []),
+        ("synth", ["synth", "--out", str(tmp / "synth.npz")], []),
         ("fashion", ["fashion", "--out", str(tmp / "fashion")], []),
         ("transfer", ["transfer", "--base", str(tmp / "fashion"), "--compare", "--out", str(tmp / "transfer")],
          ["fashion"]),
         ("autoencoder", ["autoencoder", "--out", str(tmp / "autoencoder")], []),
         ("assignment", ["assignment", "--out", str(tmp / "assignment")], []),
         ("crops", ["crops", "--membrane", str(FIELD / "test_membrane.tif"), "--phase", str(FIELD / "test_phase.tif"),
-                   "--dna", str(FIELD / "test_dna.tif"), "--out", str(tmp / "crops")], []),
+                   "--dna", str(FIELD / "test_dna.tif"), "--out", str(tmp / "cells.npz")], []),
     ]
 
 
