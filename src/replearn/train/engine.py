@@ -207,7 +207,9 @@ def _train_epoch(
     keep_frozen_in_eval(model)
     order = epoch_permutation(x.shape[0], config.seed, epoch).to(x.device)
     rank = 0 if dinfo is None else dinfo.rank
-    aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM + RANK_STREAM * rank) if augment is not None else None
+    aug_gen = None
+    if augment is not None:
+        aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM + RANK_STREAM * rank)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
