@@ -12,17 +12,21 @@ from replearn.evaluate.metrics import (
     reconstruction_errors,
     trustworthiness,
 )
+from replearn.evaluate.probes import PROBES, create_probe, list_probes
 from replearn.evaluate.report import Report
 
 __all__ = [
     "AutoEncoderEmbedding",
     "EMBEDDING_METHODS",
     "EMBEDDING_NOTES",
+    "PROBES",
     "Report",
     "classification_metrics",
     "compare_sentence",
+    "create_probe",
     "embed_2d",
     "knn_accuracy",
+    "list_probes",
     "mean_ci",
     "reconstruction_errors",
     "trustworthiness",

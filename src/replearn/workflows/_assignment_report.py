@@ -25,11 +25,18 @@ def fmt(mean: float, ci: float) -> str:
     return f"{mean:.3f} ± {ci:.3f}"
 
 
+EMBEDDING_HOW = {
+    "tsne": "t-SNE (perplexity 30, PCA initialisation) of all labelled crops at once. It keeps neighbourhoods, "
+            "not distances: the size of a group and the gaps between groups mean little; look at which stages mix.",
+    "isomap": "ISOMAP (10 neighbours) of all labelled crops: distances along the neighbourhood graph, unrolled to 2-D.",
+    "pca": "PCA of all labelled crops: the two directions of largest variance (a linear view).",
+}
+
+
 def embedding_note(method: str) -> str:
     """How the 2-D view was made (and how to read it)."""
-    return EMBEDDING_NOTES.get(method, "") + (
-        " Distances between far-apart groups in t-SNE are not meaningful; look at which stages mix."
-        if method == "tsne" else ""
+    return EMBEDDING_HOW.get(method, EMBEDDING_NOTES.get(method, "")) + (
+        " Panels of 2-D codes show the code itself, without any embedding."
     )
 
 
