@@ -80,12 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled source crops (data.npz format); default: built-in SYNTHETIC crops")
     parser.add_argument("--preset", choices=PRESETS,
                         help="built-in synthetic preset (default: the model's training preset, else sim)")
-    parser.add_argument("--n-synthetic", type=int, default=N_SYNTHETIC,
+    parser.add_argument("--n-synthetic", type=int, default=N_SYNTHETIC, metavar="N",
                         help=f"built-in synthetic crops to encode (default: {N_SYNTHETIC}; {QUICK_SYNTHETIC} with --quick)")
     parser.add_argument("--method", choices=tuple(METHOD_TITLES), default="tsne",
                         help="2-D view of the codes (default: tsne; pca/isomap are fitted on the synthetic codes)")
     parser.add_argument("--layer", default="features", help="classifier networks: the layer to read (default: features)")
-    parser.add_argument("--k", type=int, default=K_NEIGHBOURS, help=f"neighbours of the k-NN guess (default: {K_NEIGHBOURS})")
+    parser.add_argument("--k", type=int, default=K_NEIGHBOURS, metavar="K", help=f"neighbours of the k-NN guess (default: {K_NEIGHBOURS})")
 
 
 # ----------------------------------------------------------------------------- Load the model
