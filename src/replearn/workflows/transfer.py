@@ -29,7 +29,6 @@ Writes into the run directory: ``config.json``, ``base/`` (with
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ from replearn.config import resolve
 from replearn.errors import ReplearnError
 from replearn.evaluate.figures import learning_curves, save_figure
 from replearn.models import (
-    MINIVGG_SPEC,
     Network,
     attach_head,
     count_params,
