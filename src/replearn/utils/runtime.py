@@ -1,8 +1,12 @@
-"""Seeding and device selection, shared by every workflow."""
+"""Seeding, device selection and a description of the machine, shared by every workflow."""
 
 from __future__ import annotations
 
+import os
+import platform
 import random
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,3 +36,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise ReplearnError(f"--device {device!r} is not a device name (try 'auto', 'cpu' or 'cuda')") from exc
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, torch version and threads, for the records of a timed run."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+    }
+
+
+def machine_summary() -> str:
+    """:func:`machine_info` in one line, for reports: ``"<cpu>, <n> threads, torch <version>"`` (+ the GPU)."""
+    info = machine_info()
+    gpu = f", {info['cuda']}" if info["cuda"] else ""
+    return f"{info['cpu']}, {info['threads']} threads, torch {info['torch']}{gpu}"

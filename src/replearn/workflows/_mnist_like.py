@@ -1,16 +1,13 @@
 """Machinery shared by the ``fashion`` and ``transfer`` workflows (MNIST-style 28x28 data).
 
 Loading a split as tensors (optionally a seeded, stratified subset), the class
-names, BatchNorm momentum presets, a description of the machine for the
-records, and the results table.
+names, BatchNorm momentum presets and the results table.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import statistics
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -67,26 +64,6 @@ def load_tensors(
         _, keep = stratified_split(labels, n_val=int(limit), seed=seed)
         images, labels = images[keep], labels[keep]
     return to_tensor(images), torch.from_numpy(labels.astype("int64"))
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, torch version and threads, for the records of a timed run."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-    }
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

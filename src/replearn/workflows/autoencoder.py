@@ -298,15 +298,12 @@ def markdown_table(headers: list[str], body: list[list[str]]) -> str:
 # ----------------------------------------------------------------------------- Run
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, compare (optional), write everything; print the table."""
-    import platform
-
-    import torch
-
     from replearn.evaluate import AutoEncoderEmbedding, Report, reconstruction_errors
     from replearn.evaluate import figures
     from replearn.models import save_model
     from replearn.utils.atomic import save_json
     from replearn.utils.rundir import make_run_dir
+    from replearn.utils.runtime import machine_summary
     from replearn.workflows._images import write_png
 
     cfg = resolve_config(args)
@@ -380,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
     # ------------------------------------------------------------------------- Report
     headers, body = metrics_table(rows)
     table = markdown_table(headers, body)
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    machine = machine_summary()
     results = {
         "data": data.source, "train": data.train_note, "held_out": f"{len(data.held_out)} {data.held_out_name} images",
         "reference": f"{len(data.ref)} {data.ref_name} codes", "queries": f"{len(data.query)} {data.query_name} codes",

@@ -593,12 +593,10 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load, encode, measure, draw, write; print the headline numbers."""
-    import torch
-
     import replearn
     from replearn.utils.atomic import atomic_path, save_json
     from replearn.utils.rundir import make_run_dir
-    from replearn.utils.runtime import resolve_device, seed_everything
+    from replearn.utils.runtime import machine_summary, resolve_device, seed_everything
 
     started = time.perf_counter()
     if args.k < 1:
@@ -641,7 +639,7 @@ def run(args: argparse.Namespace) -> int:
             np.savez_compressed(fh, synthetic_codes=s_codes, synthetic_labels=source.labels, real_codes=r_codes,
                                 real_knn_guess=arrays["knn_guess"],
                                 real_classifier_guess=arrays.get("cnn_guess", np.zeros(0, np.int64)))
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    machine = machine_summary()
     command = command_line(args)
     metrics.update({
         "synthetic_vs_real": "source = SYNTHETIC crops with known stages; target = REAL cells without labels; "

@@ -37,14 +37,13 @@ from replearn.train import CHECKPOINT_NAME, TrainConfig, evaluate, fit
 from replearn.train._device import bf16_supported
 from replearn.utils.atomic import save_json, write_text
 from replearn.utils.rundir import make_run_dir
-from replearn.utils.runtime import resolve_device
+from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows._mnist_like import (
     FASHION_CLASSES,
     INPUT_SHAPE,
     NORMALISATION,
     bn_momentum,
     load_tensors,
-    machine,
     results_table,
 )
 
@@ -247,7 +246,7 @@ def train_base(
         "wall_time_s_this_session": wall,
         "bf16": use_bf16,
         "trainable_params": count_params(model)[1],
-        "machine": machine(),
+        "machine": machine_info(),
         "config": config,
     }
     save_json(run_dir / "metrics.json", metrics)

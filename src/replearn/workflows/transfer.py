@@ -55,7 +55,7 @@ from replearn.train import TrainConfig, evaluate, fit
 from replearn.train._device import bf16_supported
 from replearn.utils.atomic import save_json, write_text
 from replearn.utils.rundir import make_run_dir
-from replearn.utils.runtime import resolve_device
+from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fashion
 from replearn.workflows._mnist_like import (
     BN_MOMENTA,
@@ -63,7 +63,6 @@ from replearn.workflows._mnist_like import (
     MNIST_CLASSES,
     NORMALISATION,
     load_tensors,
-    machine,
     mean_std,
     results_table,
 )
@@ -398,7 +397,7 @@ def _write_outputs(run_dir: Path, config: dict[str, Any], results: dict[str, lis
         "base": {"weights": str(weights), "meta": (side or {}).get("meta", {})},
         "variants": summary_rows,
         "bf16": use_bf16,
-        "machine": machine(),
+        "machine": machine_info(),
         "config": config,
     })
     print(table, end="")
