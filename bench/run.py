@@ -35,7 +35,7 @@ KERAS_VENV = HERE / ".keras-venv"
 LOCK = Path("/tmp/replearn-heavy.lock")
 WORKLOADS = ("cnn", "ae")
 #: replearn settings measured by default ("+" joins flags; see bench/replearn_side.py).
-DEFAULT_VARIANTS = {"cnn": ["fp32", "cl", "bf16+cl", "bf16+cl+fastdrop"], "ae": ["fp32", "cl", "bf16+cl"]}
+DEFAULT_VARIANTS = {"cnn": ["fp32", "cl", "bf16+cl+torchdrop", "bf16+cl"], "ae": ["fp32", "cl", "bf16+cl"]}
 #: Timed training steps per measurement (the autoencoder's steps are short, so it gets more).
 DEFAULT_STEPS = {"cnn": 20, "ae": 40}
 NAMES = {"cnn": "MiniVGG CNN (Fashion-MNIST, batch 512, SGD)", "ae": "conv autoencoder (MNIST, batch 256, Adam)"}

@@ -19,7 +19,7 @@ maxpool [P]   pool size (default 2)                  MaxPool2d (floor, as Keras 
 avgpool [P]                                          AvgPool2d
 gap                                                  global average pool + flatten
 upsample [S]  scale (default 2)                      nearest-neighbour Upsample
-dropout P                                            Dropout (2-D inputs too)
+dropout P                                            Dropout, byte masks (models.dropout)
 flatten                                              Flatten
 reshape C H W                                        Unflatten to (C, H, W)
 ============  =====================================  ==============================
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from replearn.errors import ReplearnError
+from replearn.models.dropout import Dropout
 
 OPS = ("conv", "dense", "bn", "relu", "gelu", "sigmoid", "tanh", "maxpool", "avgpool", "gap", "upsample", "dropout", "flatten", "reshape")
 
@@ -146,7 +147,7 @@ def build_layer(entry: LayerSpec, shape: tuple[int, ...], bn_momentum: float, bn
             rate = -1.0
         if not 0.0 <= rate < 1.0:
             raise ReplearnError(f"model spec {entry.text!r}: dropout rate must be in [0, 1), got {entry.args[0]!r}")
-        return nn.Dropout(rate), shape
+        return Dropout(rate), shape
     if op == "flatten":
         _options(entry, 0, {})
         return nn.Flatten(), (math.prod(shape),)
