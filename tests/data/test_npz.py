@@ -172,3 +172,47 @@ def test_not_an_npz(tmp_path):
         load_assignment(tmp_path / "absent.npz")
     with pytest.raises(ReplearnError, match=r"is a folder, not a file"):
         load_assignment(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- synthetic marker
+def test_synthetic_data_round_trips_with_its_marker(tmp_path):
+    from replearn.data import synthetic_aureus
+
+    synthetic_aureus(6, 2, seed=4, preset="widefield").save_npz(tmp_path / "syn.npz")
+    with np.load(tmp_path / "syn.npz", allow_pickle=False) as npz:
+        assert set(npz.files) == {"labelled", "labels", "unlabelled", "synthetic", "source"}
+        assert npz["synthetic"].shape == () and npz["synthetic"].dtype == bool and bool(npz["synthetic"])
+    data = load_assignment(tmp_path / "syn.npz")
+    assert data.synthetic is True
+    assert data.source.startswith(str(tmp_path / "syn.npz")) and "preset=widefield, seed=4" in data.source
+    assert data.labelled.shape == (6, 40, 40) and data.labels.tolist() == synthetic_aureus(6, 2, seed=4, preset="widefield").labels.tolist()
+
+
+def test_real_data_is_written_without_marker(tmp_path):
+    load_assignment(save(tmp_path)).save_npz(tmp_path / "copy.npz")
+    with np.load(tmp_path / "copy.npz", allow_pickle=False) as npz:
+        assert set(npz.files) == {"labelled", "labels", "unlabelled"}
+    assert load_assignment(tmp_path / "copy.npz").synthetic is False
+
+
+def test_marker_false_or_missing_is_real_and_other_keys_are_ignored(tmp_path):
+    data = load_assignment(save(tmp_path, synthetic=np.array(False), notes=np.arange(4)))
+    assert data.synthetic is False and data.source == str(tmp_path / "data.npz")
+    data = load_assignment(save(tmp_path, name="b.npz", synthetic=np.array([True])))  # no source: still marked
+    assert data.synthetic is True and data.source == f"{tmp_path / 'b.npz'} (synthetic data)"
+
+
+def test_malformed_marker_is_one_line(tmp_path):
+    with pytest.raises(ReplearnError, match=r"key 'synthetic' has shape \(3,\) and dtype int64; expected one true/false"):
+        load_assignment(save(tmp_path, synthetic=np.arange(3)))
+
+
+def test_marked_synthetic(tmp_path):
+    from replearn.data import AssignmentData, marked_synthetic
+
+    a = good_arrays()
+    AssignmentData(a["labelled"], a["labels"], a["unlabelled"], synthetic=True).save_npz(tmp_path / "s.npz")
+    assert marked_synthetic(tmp_path / "s.npz") is True
+    assert marked_synthetic(save(tmp_path)) is False
+    assert marked_synthetic(save(tmp_path, name="imgs.npz", synthetic=np.zeros((2, 4, 4)))) is False  # no marker
+    assert marked_synthetic(tmp_path) is False and marked_synthetic(tmp_path / "missing.npz") is False

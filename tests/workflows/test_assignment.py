@@ -145,17 +145,32 @@ def write_config(tmp_path: Path, text: str = TINY) -> Path:
 def test_empty_unlabelled_set_skips_the_autoencoder(tmp_path, capsys):
     data = synthetic_aureus(24, 0, seed=1)
     npz = tmp_path / "data.npz"
-    data.save_npz(npz)
+    np.savez(npz, labelled=data.labelled, labels=data.labels, unlabelled=data.unlabelled)  # no synthetic marker
     out = tmp_path / "run"
     cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_val = 9"))
     assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert "autoencoder) was skipped" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["synthetic"] is False  # a file given with --data is taken as real data
+    assert metrics["synthetic"] is False  # a file given with --data and no marker is taken as real data
+    assert SYNTHETIC_BANNER not in (out / "report.md").read_text()
     assert metrics["autoencoder"]["skipped"] and metrics["autoencoder"]["models"] == {}
     assert {r["representation"] for r in metrics["probes"].values()} == {"PCA-2", "raw pixels"}
     assert not list(out.glob("autoencoder-*"))
     assert "Skipped: the data has no unlabelled crops" in (out / "report.md").read_text()
+
+
+def test_file_from_replearn_synth_is_reported_as_synthetic(tmp_path, capsys):
+    npz = tmp_path / "data.npz"
+    assert main(["synth", "--out", str(npz), "--n-labelled", "24", "--n-unlabelled", "0"]) == 0
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_val = 9"))
+    assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "Data: SYNTHETIC crops" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["synthetic"] is True and metrics["data"]["synthetic"] is True
+    assert "preset=sim, seed=0" in metrics["data"]["source"]
+    assert SYNTHETIC_BANNER in (out / "report.md").read_text()
+    assert json.loads((out / "model.json").read_text())["meta"]["synthetic"] is True
 
 
 def test_unknown_config_key_exits_2_with_did_you_mean(tmp_path, capsys):

@@ -116,6 +116,10 @@ def test_compare_on_toy_clusters(tmp_path, capsys):
     png(out / "autoencoder_compare.png")
     assert len(list((out / "reconstructions").glob("labelled_*_restored.png"))) == 10
     assert png(out / "reconstructions" / "labelled_0_original.png").shape == (20, 20)
+    # the npz is marked synthetic (save_npz of synthetic data): every output says so
+    assert metrics["synthetic"] is True and "data: SYNTHETIC" in printed
+    assert json.loads((out / "model.json").read_text())["meta"]["synthetic"] is True
+    assert "SYNTHETIC DATA" in (out / "report.md").read_text()
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):

@@ -138,6 +138,16 @@ def test_own_labelled_source_npz(tmp_path, ae_file, fake_real):
     assert m["knn_guess"]["k"] == 3 and m["data"]["synthetic"]["class_counts"] == np.bincount(src.labels).tolist()
 
 
+def test_real_npz_marked_synthetic_is_labelled_synthetic(tmp_path, fake_real):
+    from replearn.workflows.domain import load_real
+
+    assert load_real(fake_real["sim"], quick=False, seed=0).synthetic is False  # no marker: real
+    syn = synthetic_aureus(3, 5, seed=1, size=SIZE)
+    syn.save_npz(tmp_path / "syn.npz")
+    crops = load_real(str(tmp_path / "syn.npz"), quick=False, seed=0)
+    assert crops.synthetic is True and "preset=sim, seed=1" in crops.source and len(crops.images) == 8
+
+
 @pytest.mark.parametrize(
     "case, message",
     [

@@ -54,6 +54,20 @@ def test_npz_key_to_csv_round_trip(tmp_path, images, trained):
     np.testing.assert_array_equal(codes, est.transform(images[:5]))
 
 
+def test_codes_of_a_synthetic_npz_say_so(tmp_path, images, trained, capsys):
+    from replearn.data import AssignmentData
+
+    run, est = trained
+    data = tmp_path / "syn.npz"
+    AssignmentData(images[:6], np.arange(6) % 3, images[6:], synthetic=True).save_npz(data)
+    out = tmp_path / "codes.npz"
+    assert main(["embed", "--model", str(run), str(data), "--out", str(out)]) == 0
+    assert "the images are SYNTHETIC" in capsys.readouterr().out
+    with np.load(out, allow_pickle=False) as npz:
+        assert bool(npz["synthetic"]) and npz["codes"].shape == (12, 3)
+        np.testing.assert_array_equal(npz["codes"], est.transform(images))
+
+
 def test_npz_all_arrays_to_npz(tmp_path, images, trained):
     run, est = trained
     data = tmp_path / "data.npz"

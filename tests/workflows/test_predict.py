@@ -63,6 +63,22 @@ def test_npz_rows_probabilities_and_argmax(model_dir, tmp_path, capsys):
     assert side["model_trained_on_synthetic_data"] is True and sum(side["predicted_counts"]) == 7
 
 
+def test_crops_marked_synthetic_are_reported(model_dir, tmp_path, capsys):
+    from replearn.data import AssignmentData
+
+    run, _ = model_dir
+    images = crops()
+    plain, marked = tmp_path / "plain.npz", tmp_path / "marked.npz"
+    np.savez(plain, labelled=images[:3], labels=np.arange(3), unlabelled=images[3:])
+    AssignmentData(images[:3], np.arange(3), images[3:], synthetic=True).save_npz(marked)
+    for npz, expected in ((plain, False), (marked, True)):
+        out = tmp_path / f"{npz.stem}.csv"
+        assert main(["predict", "--model", str(run), str(npz), "--out", str(out)]) == 0
+        assert json.loads(out.with_suffix(".json").read_text())["images_synthetic"] is expected
+        assert ("the crops are SYNTHETIC" in capsys.readouterr().out) is expected
+        assert len(read_csv(out)[1]) == 7  # the marker keys are not read as crops
+
+
 def test_key_picks_one_array(model_dir, tmp_path):
     run, _ = model_dir
     npz = tmp_path / "x.npz"

@@ -7,6 +7,7 @@ import pytest
 
 import replearn.workflows
 from replearn.cli import main
+from replearn.data.npz import load_assignment
 from replearn.data.synthetic import synthetic_aureus
 from replearn.workflows import synth
 
@@ -19,13 +20,7 @@ def registered(monkeypatch):
 
 
 def load(path):
-    """The file through replearn's loader when present, else a plain (pickle-free) np.load."""
-    try:
-        from replearn.data.npz import load_assignment
-    except ImportError:  # pragma: no cover - the loader is written in parallel
-        with np.load(path, allow_pickle=False) as npz:
-            assert set(npz.files) == {"labelled", "labels", "unlabelled"}
-            return npz["labelled"], npz["labels"], npz["unlabelled"]
+    """The file through replearn's loader."""
     data = load_assignment(path)
     return data.labelled, data.labels, data.unlabelled
 
@@ -88,3 +83,12 @@ def test_bad_values_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and message in err
     assert not list(tmp_path.iterdir()), "nothing written on error"
+
+
+def test_file_is_marked_synthetic_and_loads_as_synthetic(tmp_path):
+    out = tmp_path / "data.npz"
+    assert main(["synth", "--out", str(out), "--quick", "--n-unlabelled", "0", "--seed", "2"]) == 0
+    with np.load(out, allow_pickle=False) as npz:
+        assert bool(npz["synthetic"]) and "seed=2" in str(npz["source"])
+    data = load_assignment(out)
+    assert data.synthetic is True and "preset=sim, seed=2" in data.source

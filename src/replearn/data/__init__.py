@@ -3,7 +3,7 @@
 from replearn.data.assignment_data import AssignmentData
 from replearn.data.crops import FieldCrops, cut_crops, field_to_crops, process_field, read_stages
 from replearn.data.idx import parse_idx, read_idx
-from replearn.data.npz import load_assignment
+from replearn.data.npz import load_assignment, marked_synthetic
 from replearn.data.sources import cache_dir, load_dataset, locate_dataset
 from replearn.data.synthetic import synthetic_aureus
 from replearn.data.tensors import one_hot, repeated_stratified_splits, stratified_split, to_tensor
@@ -19,6 +19,7 @@ __all__ = [
     "load_assignment",
     "load_dataset",
     "locate_dataset",
+    "marked_synthetic",
     "one_hot",
     "parse_idx",
     "read_idx",

@@ -34,9 +34,16 @@ class AssignmentData:
         return max(top, len(self.class_names)) if len(self.class_names) >= top else top
 
     def save_npz(self, path) -> None:
-        """Write the course format (``labelled``, ``labels``, ``unlabelled``) atomically."""
+        """Write the course format (``labelled``, ``labels``, ``unlabelled``) atomically.
+
+        Synthetic data also gets ``synthetic`` (a 0-d boolean True) and ``source`` (a 0-d
+        string), so that :func:`replearn.data.load_assignment` labels it synthetic again.
+        """
         from replearn.utils.atomic import atomic_path
 
+        arrays = {"labelled": self.labelled, "labels": self.labels, "unlabelled": self.unlabelled}
+        if self.synthetic:
+            arrays.update(synthetic=np.array(True), source=np.array(str(self.source)))
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, labelled=self.labelled, labels=self.labels, unlabelled=self.unlabelled)
+                np.savez_compressed(fh, **arrays)

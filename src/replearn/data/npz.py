@@ -14,6 +14,9 @@ Accepted format (the course's file is ``labelled`` (400, 40, 40) uint8,
   0..K-1 with every class present (so 1-based labels are caught).
 - optional ``class_names`` (K,) strings; else the three stage names for K = 3,
   and "0", "1", ... otherwise.
+- optional ``synthetic``: a 0-d boolean marker (``replearn synth`` writes True, with
+  a 0-d string ``source`` describing the generator); a file without it is real data.
+  Other extra keys are ignored.
 - ``require_labelled=False`` also accepts a file with no labelled crops
   (``labelled`` (0, H, W), ``labels`` (0,)), as ``replearn crops`` writes without
   ``--labels``, for uses that need no labels (encoding, domain-shift views); it then
@@ -150,6 +153,44 @@ def _class_names(npz: np.lib.npyio.NpzFile, k: int, where: str) -> list[str] | N
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
 
 
+def _synthetic_source(npz: np.lib.npyio.NpzFile, where: str) -> str | None:
+    """The generator's description when the file is marked synthetic (key ``synthetic`` True), else None."""
+    if "synthetic" not in npz.files:
+        return None
+    marker = _read_key(npz, "synthetic", where)
+    if marker.dtype.kind != "b" or marker.size != 1:
+        raise ReplearnError(
+            f"{where}: key 'synthetic' has shape {marker.shape} and dtype {marker.dtype}; expected one true/false "
+            "marker (as replearn synth writes)"
+        )
+    if not bool(marker.reshape(())):
+        return None
+    if "source" in npz.files:
+        source = _read_key(npz, "source", where)
+        if source.dtype.kind in "US" and source.size == 1:
+            text = source.reshape(()).item()
+            return text.decode() if isinstance(text, bytes) else str(text)
+    return "synthetic data"
+
+
+def marked_synthetic(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ``.npz`` carrying the ``synthetic`` marker set to True (False for anything else)."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != ".npz":
+        return False
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        return False
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return False
+    with loaded as npz:
+        try:
+            return _synthetic_source(npz, str(path)) is not None
+        except ReplearnError:  # a 'synthetic' key that is no marker (e.g. images): not marked
+            return False
+
+
 def load_assignment(
     path: str | os.PathLike, n_classes: int | None = None, require_labelled: bool = True
 ) -> AssignmentData:
@@ -164,7 +205,8 @@ def load_assignment(
 
     Returns:
         AssignmentData with labelled (N, H, W), labels (N,) int64 and unlabelled (M, H, W),
-        images uint8, or float32 in [0, 1] for float input; ``source`` is the path.
+        images uint8, or float32 in [0, 1] for float input; ``source`` is the path (followed
+        by the generator's description for a file marked synthetic); ``synthetic`` is the marker.
 
     Raises:
         ReplearnError: one line naming the file, the key and the problem.
@@ -212,6 +254,7 @@ def load_assignment(
                 f"{labelled.shape[1]}x{labelled.shape[2]}; both must be the same size"
             )
         class_names = _class_names(npz, k, where)
+        synthetic = _synthetic_source(npz, where)
 
     if len(unlabelled) == 0:
         unlabelled = unlabelled.astype(labelled.dtype)
@@ -227,7 +270,9 @@ def load_assignment(
         scale = 255.0 if top > 1.0 else 1.0
         labelled = (labelled / scale).astype(np.float32)
         unlabelled = (unlabelled / scale).astype(np.float32)
-    data = AssignmentData(labelled=labelled, labels=labels, unlabelled=unlabelled, source=where, synthetic=False)
+    source = where if synthetic is None else f"{where} ({synthetic})"
+    data = AssignmentData(labelled=labelled, labels=labels, unlabelled=unlabelled, source=source,
+                          synthetic=synthetic is not None)
     if class_names is not None:
         data.class_names = class_names
     return data

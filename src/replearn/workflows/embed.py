@@ -7,6 +7,8 @@ autoencoder (its encoder's ``features`` codes) or a classifier network with a
 a folder of PNG/TIFF crops; pixels are scaled as in training (uint8 / 255).
 The output (``--out``, default ``codes.csv``) is CSV (``item,z0,z1,...``) or
 ``.npz`` (``items``, ``codes`` (N, D) float32), by ``--format`` or the suffix.
+Codes of an ``.npz`` marked synthetic (as ``replearn synth`` writes) are labelled so:
+the printed line says SYNTHETIC and an ``.npz`` output gets the ``synthetic`` marker.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def load_encoder(path: str, layer: str = "features"):
 # ----------------------------------------------------------------------------- Run
 def run(args: argparse.Namespace) -> int:
     """Read the model and the images, check their size, write the codes."""
-    from replearn.data import to_tensor
+    from replearn.data import marked_synthetic, to_tensor
     from replearn.train import predict
     from replearn.utils.atomic import atomic_path, write_text
     from replearn.utils.runtime import resolve_device
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     encoder.to(resolve_device(args.device))
     codes = predict(encoder, to_tensor(images), BATCH).numpy().astype(np.float32)
     codes = codes.reshape(len(codes), -1)
+    synthetic = marked_synthetic(args.images)
 
     if fmt == "csv":
         buf = io.StringIO()
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, items=np.asarray(items, dtype=str), codes=codes)
-    print(f"wrote {out}: {len(codes)} images x {codes.shape[1]} codes ({kind} of {args.model})")
+                marker = {"synthetic": np.array(True)} if synthetic else {}
+                np.savez(fh, items=np.asarray(items, dtype=str), codes=codes, **marker)
+    note = "; the images are SYNTHETIC" if synthetic else ""
+    print(f"wrote {out}: {len(codes)} images x {codes.shape[1]} codes ({kind} of {args.model}){note}")
     return 0

@@ -13,7 +13,8 @@ one line.
 The CSV (``--out``, default ``predictions.csv``) has one row per crop:
 ``item``, ``predicted_index``, ``predicted_stage`` (the class name), then one
 softmax probability per class, ``p(<class name>)``; the predicted stage is the
-most probable one. When the model was trained on SYNTHETIC data, the printed
+most probable one. When the model was trained on SYNTHETIC data, or the crops
+are an ``.npz`` marked synthetic (as ``replearn synth`` writes), the printed
 summary says so and a sidecar ``<out>.json`` records it.
 """
 
@@ -104,6 +105,7 @@ def to_csv(items: list[str], probs: np.ndarray, names: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the classifier and the crops, check the size, write the CSV and print a summary."""
+    from replearn.data import marked_synthetic
     from replearn.utils.atomic import save_json, write_text
     from replearn.utils.runtime import resolve_device
     from replearn.workflows._images import read_images
@@ -123,13 +125,16 @@ def run(args: argparse.Namespace) -> int:
     probs = probabilities(model, images, device)
     write_text(out, to_csv(items, probs, names))
     synthetic = bool(meta.get("synthetic", False))
+    images_synthetic = marked_synthetic(args.images)
     counts = np.bincount(probs.argmax(axis=1), minlength=len(names))
     save_json(out.with_suffix(".json"), {
         "model": str(args.model), "images": str(args.images), "n_items": len(items),
         "class_names": names, "predicted_counts": counts.tolist(), "model_trained_on_synthetic_data": synthetic,
+        "images_synthetic": images_synthetic,
         "model_meta": meta,
     })
     summary = ", ".join(f"{n}: {int(k)}" for n, k in zip(names, counts))
     note = " (the model was trained on SYNTHETIC data)" if synthetic else ""
+    note += " (the crops are SYNTHETIC)" if images_synthetic else ""
     print(f"wrote {out}: {len(items)} crops; predicted {summary}{note}")
     return 0
