@@ -121,3 +121,12 @@ def test_wrong_size_autoencoder_and_missing_model_exit_2(model_dir, tmp_path, ca
 
     assert main(["predict", "--model", str(tmp_path / "nope"), str(npz)]) == 2
     assert "no such run folder or weights file" in capsys.readouterr().err
+
+
+def test_help_describes_out_as_the_csv_file(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--out PATH the CSV file to write, or a folder for predictions.csv (default: predictions.csv)" in text
+    assert "run directory" not in text and "runs/<workflow>" not in text

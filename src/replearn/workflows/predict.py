@@ -33,6 +33,7 @@ from replearn.errors import ReplearnError
 
 COMMAND = "predict"
 HELP = "predict the stage of cell crops (npz, PNG/TIFF folder) with a saved classifier; writes CSV"
+OUT_HELP = "the CSV file to write, or a folder for predictions.csv (default: predictions.csv)"
 EXAMPLES = """\
 examples:
   replearn predict --model runs/assignment-20250101-120000 new_crops/
