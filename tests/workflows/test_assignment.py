@@ -15,6 +15,7 @@ from replearn.cli import main
 from replearn.data import synthetic_aureus
 from replearn.errors import ReplearnError
 from replearn.workflows import _assignment_grid as grid
+from replearn.workflows import _assignment_report as report
 from replearn.workflows._assignment_report import SYNTHETIC_BANNER, fmt
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,6 +172,37 @@ def test_file_from_replearn_synth_is_reported_as_synthetic(tmp_path, capsys):
     assert "preset=sim, seed=0" in metrics["data"]["source"]
     assert SYNTHETIC_BANNER in (out / "report.md").read_text()
     assert json.loads((out / "model.json").read_text())["meta"]["synthetic"] is True
+
+
+def test_report_describes_the_configured_cnn_augmentation_and_data_size(tmp_path):
+    data = synthetic_aureus(30, 0, seed=2)
+    npz = tmp_path / "data.npz"
+    data.save_npz(npz)
+    spec = ["conv 4", "relu", "maxpool", "gap as features", "dense 3"]
+    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_val = 9").replace(
+        "augment = [false]", f"augment = [true]\nspec = {json.dumps(spec)}") + "[augment]\nflips = false\nrot90 = false\n")
+    out = tmp_path / "run"
+    assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    md = " ".join((out / "report.md").read_text().split())
+    assert "with 30 labelled crops there is no separate test set" in md and "400 labelled" not in md
+    part_a = md[md.index("## (a) CNN"):md.index("## (b)")]
+    assert "A CNN built from the config's layer spec (conv 4; relu; maxpool; gap as features; dense 3;" in part_a
+    assert "small CNN" not in part_a and "flips" not in part_a and "90-degree" not in part_a
+    assert "Augmentation (points marked +aug) suits cells: small brightness changes (gain ±0.1, offset ±0.05)." in part_a
+
+
+def test_cnn_text_follows_the_config():
+    cfg = grid.load_grid()
+    text = report.cnn_text(cfg, 3)
+    assert text.startswith("A small CNN (") and "dense 64, dropout 0.25, softmax over 3 stages" in text
+    assert "random flips and 90-degree rotations" in text and "gain ±0.1, offset ±0.05" in text
+    cfg["augment"].update(flips=True, rot90=False, scale=0.0, offset=0.0)
+    assert report.cnn_text(cfg, 3).endswith("suits cells: random mirror flips (a cell has no preferred orientation, "
+                                            "and neither interpolates pixels).")
+    cfg["augment"]["flips"] = False
+    assert report.cnn_text(cfg, 3).endswith("is on, but [augment] turns every change off.")
+    cfg["cnn"]["augment"] = [False]
+    assert report.cnn_text(cfg, 3).endswith("No augmentation ([cnn] augment = [false]).")
 
 
 def test_unknown_config_key_exits_2_with_did_you_mean(tmp_path, capsys):

@@ -40,6 +40,31 @@ def embedding_note(method: str) -> str:
     )
 
 
+def cnn_text(config: dict[str, Any], n_classes: int) -> str:
+    """Section (a)'s description of the CNN, its training and its augmentation, from the resolved config."""
+    c, a = config["cnn"], config["augment"]
+    if c["spec"]:
+        arch = (f"A CNN built from the config's layer spec ({'; '.join(c['spec'])}; the grid's depth, width and "
+                f"dropout are not used), softmax over {n_classes} stages")
+    else:
+        dropout = ", ".join(f"{v:g}" for v in c["dropout"])
+        arch = (f"A small CNN (blocks of 3x3 convolution, ReLU, batch normalisation and 2x2 max-pooling with widths "
+                f"doubling, global average pooling, dense {c['dense']}, dropout {dropout}, softmax over "
+                f"{n_classes} stages)")
+    text = (f"{arch}, trained for {c['epochs']} epochs with {c['optimizer']} (learning rate {c['lr']:g}, schedule "
+            f"{c['schedule']}, weight decay {c['weight_decay']:g}, batch {c['batch_size']}).")
+    if True not in c["augment"]:
+        return text + " No augmentation ([cnn] augment = [false])."
+    turns = {(True, True): "random flips and 90-degree rotations", (True, False): "random mirror flips",
+             (False, True): "random 90-degree rotations"}.get((a["flips"], a["rot90"]))
+    parts = [f"{turns} (a cell has no preferred orientation, and neither interpolates pixels)"] if turns else []
+    if a["scale"] or a["offset"]:
+        parts.append(f"small brightness changes (gain ±{a['scale']:g}, offset ±{a['offset']:g})")
+    if not parts:
+        return text + " Augmentation (points marked +aug) is on, but [augment] turns every change off."
+    return text + " Augmentation (points marked +aug) suits cells: " + " and ".join(parts) + "."
+
+
 def _row_metrics(r: dict[str, Any]) -> list[str]:
     return [fmt(r["accuracy_mean"], r["accuracy_ci"]), fmt(r["macro_f1_mean"], r["macro_f1_ci"]), str(r["runs"])]
 
@@ -86,21 +111,12 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
         "accuracy, hence the repeats; tables give the mean and the 95% t-interval of the mean over the splits. "
         "CNNs are scored after their last epoch (no best-epoch picking on the validation set). The best model of "
         "each kind is picked on the same validation splits that score it, so its number is slightly optimistic; "
-        "with 400 labelled crops there is no separate test set." + quick
+        f"with {d['n_labelled']} labelled crops there is no separate test set." + quick
     )
 
     # ---------------------------------------------------------------- (a) CNN
     rep.heading("(a) CNN classifier on the labelled crops")
-    grid = config["cnn"]
-    rep.text(
-        f"A small CNN (blocks of 3x3 convolution, ReLU, batch normalisation and 2x2 max-pooling with widths doubling, "
-        f"global average pooling, dense {grid['dense']}, dropout, softmax over {len(d['class_names'])} stages), "
-        f"trained for {grid['epochs']} epochs with {grid['optimizer']} (learning rate {grid['lr']:g}, schedule "
-        f"{grid['schedule']}, weight decay {grid['weight_decay']:g}, batch {grid['batch_size']}). Augmentation "
-        f"suits cells: random flips and 90-degree rotations (a cell has no preferred orientation, and neither "
-        f"interpolates pixels) and small brightness changes (gain ±{config['augment']['scale']:g}, "
-        f"offset ±{config['augment']['offset']:g})."
-    )
+    rep.text(cnn_text(config, len(d["class_names"])))
     rows = []
     for name, r in metrics["cnn"].items():
         prm = r["params"]
