@@ -269,3 +269,35 @@ def test_grid_expands_the_cnn_axes_and_quick_cuts_them(tmp_path):
 def test_bad_values_name_table_and_key(tmp_path, text, message):
     with pytest.raises(ReplearnError, match=message):
         grid.load_grid(write_config(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (["conv 4", "relu", "pool", "gap", "dense 3"], "unknown layer 'pool'"),
+        (["conv 4", "dense 3"], "dense needs flat (N,) vectors"),
+        (["conv 4", "gap", "dense 5"], "the spec's output has 5 units but the data has 3 classes"),
+        (["conv 4"], "the spec's output has shape (4, 40, 40), but a classifier needs 3 logits"),
+    ],
+)
+def test_bad_cnn_spec_exits_2_before_the_run_folder(tmp_path, capsys, spec, message):
+    cfg = write_config(tmp_path, f"[cnn]\nspec = {json.dumps(spec)}\n")
+    out = tmp_path / "run"
+    assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and f"{cfg} [cnn] spec:" in err
+    assert not out.exists()
+
+
+def test_check_spec_accepts_a_good_spec_and_keeps_the_random_state():
+    import torch
+
+    cfg = grid.load_grid()
+    cfg["cnn"]["spec"] = ["conv 4", "relu", "gap as features", "dense 3"]
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    grid.check_spec(cfg, (1, 40, 40), 3)
+    assert torch.equal(torch.rand(3), expected)
+    with pytest.raises(ReplearnError, match=r"^grid config \[cnn\] spec: the spec's output has 3 units but the data has 2"):
+        grid.check_spec(cfg, (1, 40, 40), 2)

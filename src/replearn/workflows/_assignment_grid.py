@@ -208,6 +208,35 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     return cfg
 
 
+def check_spec(cfg: dict[str, Any], input_shape: tuple[int, int, int], n_classes: int,
+               path: str | os.PathLike | None = None) -> None:
+    """Build the ``[cnn] spec`` network once (CPU, no training) for the data's crops and classes.
+
+    Raises:
+        ReplearnError: one line naming the file and key, for a bad layer or an output that is
+            not ``n_classes`` logits; nothing is raised without a spec.
+    """
+    import torch
+
+    from replearn.models import Network
+
+    spec = cfg["cnn"]["spec"]
+    if not spec:
+        return
+    where = _where(path, "cnn", "spec")
+    with torch.random.fork_rng(devices=[]):  # building initialises weights; leave the global RNG as it was
+        try:
+            out = tuple(Network(list(spec), input_shape).output_shape)
+        except ReplearnError as exc:
+            raise ReplearnError(f"{where}: {exc}") from None
+    if len(out) != 1:
+        raise ReplearnError(f"{where}: the spec's output has shape {out}, but a classifier needs {n_classes} "
+                            f"logits; end it with e.g. \"gap\", \"dense {n_classes}\"")
+    if out[0] != n_classes:
+        raise ReplearnError(f"{where}: the spec's output has {out[0]} units but the data has {n_classes} classes; "
+                            f"end it with \"dense {n_classes}\"")
+
+
 def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     """The ``--quick`` version of a resolved config (a copy): see :data:`QUICK`."""
     out = copy.deepcopy(cfg)

@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     data = prepare_data(args, config)
     points = grid.cnn_points(config)
     check_sizes(data, config, points)
+    grid.check_spec(config, (1, *data.labelled.shape[1:]), data.n_classes, args.config)
     splits = make_splits(data, config, args.seed)
     run_dir = make_run_dir(args.out, COMMAND)
     timing = {"data_s": time.perf_counter() - started}
