@@ -301,3 +301,21 @@ def test_check_spec_accepts_a_good_spec_and_keeps_the_random_state():
     assert torch.equal(torch.rand(3), expected)
     with pytest.raises(ReplearnError, match=r"^grid config \[cnn\] spec: the spec's output has 3 units but the data has 2"):
         grid.check_spec(cfg, (1, 40, 40), 2)
+
+
+@pytest.mark.parametrize(
+    "n_labelled, n_val, expected",
+    [(400, 100, 30), (240, 60, 30), (120, 40, 40), (30, 20, 20), (60, 2, 2), (1000, 5, 3)],
+)
+def test_quick_never_increases_n_val(tmp_path, n_labelled, n_val, expected):
+    cfg = write_config(tmp_path, f"[data]\nn_labelled = {n_labelled}\nn_val = {n_val}\n")
+    quick = grid.load_grid(cfg, quick=True)["data"]
+    assert quick["n_val"] == expected and quick["n_labelled"] == min(n_labelled, 120)
+
+
+def test_quick_run_with_few_labelled_crops_keeps_the_requested_split(tmp_path, capsys):
+    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_labelled = 30\nn_val = 12\nn_unlabelled = 0"))
+    out = tmp_path / "run"
+    assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "2 stratified splits of 18 train / 12 validation" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["protocol"]["n_val"] == 12

@@ -84,7 +84,8 @@ DEFAULTS: dict[str, Any] = {
 """Every key a grid config may set, with its default."""
 
 QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 10, "ae_epochs": 3}
-"""``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept)."""
+"""``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept);
+``n_val`` shrinks in proportion to ``n_labelled`` (at least 3) and never grows."""
 
 BF16_CHOICES = ("auto", "on", "off")
 
@@ -241,8 +242,11 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     """The ``--quick`` version of a resolved config (a copy): see :data:`QUICK`."""
     out = copy.deepcopy(cfg)
     data = out["data"]
-    data["n_val"] = max(3, round(data["n_val"] * QUICK["n_labelled"] / max(data["n_labelled"], 1)))
-    data["n_labelled"] = min(data["n_labelled"], QUICK["n_labelled"])
+    n_labelled = min(data["n_labelled"], QUICK["n_labelled"])
+    # n_val shrinks with the data (at least 3, one per stage), but never grows beyond what the config asks.
+    scaled = round(data["n_val"] * n_labelled / max(data["n_labelled"], 1))
+    data["n_val"] = min(data["n_val"], max(3, scaled))
+    data["n_labelled"] = n_labelled
     data["n_unlabelled"] = min(data["n_unlabelled"], QUICK["n_unlabelled"])
     data["repeats"] = min(data["repeats"], QUICK["repeats"])
     out["cnn"]["epochs"] = min(out["cnn"]["epochs"], QUICK["cnn_epochs"])
