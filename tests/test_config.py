@@ -54,3 +54,22 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("epochs = = 3\n")
     with pytest.raises(ReplearnError, match="not valid TOML"):
         resolve(DEFAULTS, bad)
+
+
+def test_result_is_a_deep_copy_of_the_defaults(tmp_path):
+    import copy
+
+    from replearn.workflows._assignment_grid import DEFAULTS as GRID
+
+    before = copy.deepcopy(GRID)
+    cfg = resolve(GRID)
+    cfg["cnn"]["epochs"] = 1
+    cfg["cnn"]["depth"].append(9)
+    cfg["autoencoder"]["blocks"][0].append(7)
+    del cfg["data"]
+    path = tmp_path / "c.toml"
+    path.write_text("[cnn]\nepochs = 2\n")
+    cfg = resolve(GRID, path)  # tables the file leaves alone are copies too
+    cfg["cnn"]["width"].append(5)
+    cfg["probes"]["names"].clear()
+    assert GRID == before

@@ -7,6 +7,7 @@ run's outputs.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import tomllib
@@ -82,8 +83,11 @@ def resolve(
     config_file: str | os.PathLike | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Resolve a config: ``defaults`` <- TOML ``config_file`` <- ``overrides`` (``None`` values skipped)."""
-    config = dict(defaults)
+    """Resolve a config: ``defaults`` <- TOML ``config_file`` <- ``overrides`` (``None`` values skipped).
+
+    The result is a deep copy: changing it never changes ``defaults``.
+    """
+    config = copy.deepcopy(dict(defaults))
     if config_file is not None:
         config = merge(config, load_toml(config_file), str(config_file))
     if overrides:
