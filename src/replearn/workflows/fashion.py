@@ -155,7 +155,7 @@ def train_config(config: dict[str, Any], device: str) -> TrainConfig:
         momentum=config["momentum"], nesterov=config["nesterov"] and config["optimizer"] == "sgd"
         and config["momentum"] > 0, weight_decay=config["weight_decay"], label_smoothing=config["label_smoothing"],
         schedule=None if config["schedule"] in (None, "none") else config["schedule"], bf16=config["bf16"],
-        seed=config["seed"], device=device,
+        channels_last=True, seed=config["seed"], device=device,
     )
 
 

@@ -156,7 +156,7 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
 def _train_config(config: dict[str, Any], lr: float, epochs: int, seed: int, device: str) -> TrainConfig:
     """The lecture's optimiser: SGD with momentum 0.9, constant learning rate."""
     return TrainConfig(epochs=epochs, batch_size=config["batch_size"], optimizer="sgd", lr=lr,
-                       momentum=config["momentum"], bf16=config["bf16"], seed=seed, device=device)
+                       momentum=config["momentum"], bf16=config["bf16"], channels_last=True, seed=seed, device=device)
 
 
 # ----------------------------------------------------------------------------- The base model
