@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from replearn.utils.atomic import atomic_path  # noqa: E402
 
@@ -44,6 +45,7 @@ def learning_curves(
                 ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=metric.replace("_", " "))
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel(", ".join(m.split("_")[-1] for m in metrics[:1]))
