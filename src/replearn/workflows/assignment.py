@@ -59,7 +59,7 @@ HELP = "the assignment: CNN, autoencoder and simple classifiers on few labelled 
 EXAMPLES = """\
 examples:
   replearn assignment --quick                      # built-in SYNTHETIC data, tiny grid, under a minute
-  replearn assignment                              # built-in SYNTHETIC data, default grid (about 6 min on 2 cores)
+  replearn assignment                              # built-in SYNTHETIC data, default grid (about 4 min on 2 cores)
   replearn assignment --data data.npz              # the course's crops
   replearn assignment --data data.npz --config configs/grid.toml --out runs/a1
   replearn predict --model runs/a1 new_crops/      # stage predictions of the saved CNN
