@@ -73,6 +73,11 @@ def ddp_run(tmp_path_factory) -> Path:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
            "--nproc-per-node", "2", str(WORKER), str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0 and "SIGABRT" in proc.stderr:
+        # Seen once on a heavily overloaded 2-core machine: a rank aborted inside the C++ runtime
+        # ("terminate called without an active exception") before writing anything. Try once more;
+        # a second failure, or any other failure, fails the test.
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
