@@ -75,7 +75,7 @@ def ddp_run(tmp_path_factory) -> Path:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     if proc.returncode != 0 and "SIGABRT" in proc.stderr:
         # Seen once on a heavily overloaded 2-core machine: a rank aborted inside the C++ runtime
-        # ("terminate called without an active exception") before writing anything. Try once more;
+        # ("terminate called without an active exception"). Try once more;
         # a second failure, or any other failure, fails the test.
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
