@@ -311,3 +311,13 @@ def test_fit_without_val_tracks_training_loss():
                   config=_cfg(epochs=3, monitor="loss", restore_best=True), progress=False)
     assert set(history.history) == {"loss", "accuracy", "lr", "time"}
     assert history.best_epoch == min(range(3), key=history.history["loss"].__getitem__)
+
+
+def test_bf16_native_follows_the_cpu_flags():
+    from pathlib import Path
+
+    from replearn.train._device import bf16_native
+
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    assert bf16_native("cpu") == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert bf16_native("meta") is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,6 +28,23 @@ def bf16_supported(device_type: str) -> bool:
         return out.dtype == torch.bfloat16 and bool(torch.isfinite(out.float()).all())
     except (RuntimeError, NotImplementedError):
         return False
+
+
+@functools.lru_cache(maxsize=None)
+def bf16_native(device_type: str) -> bool:
+    """Whether ``device_type`` computes bfloat16 natively (CUDA with bf16; x86 CPUs with AVX512-BF16 or AMX).
+
+    Elsewhere bf16 autocast may still work (:func:`bf16_supported`) but is emulated and slower than float32.
+    """
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_bf16(requested: bool, device: torch.device) -> bool:

@@ -48,6 +48,7 @@ from replearn.evaluate.encoder import AutoEncoderEmbedding
 from replearn.evaluate.probes import PROBE_TITLES, create_probe
 from replearn.models import Network, count_params, save_model, small_cnn
 from replearn.train import TrainConfig, fit, predict
+from replearn.train._device import bf16_native
 from replearn.utils.atomic import save_json, write_text
 from replearn.utils.rundir import make_run_dir
 from replearn.utils.runtime import resolve_device, seed_everything
@@ -176,26 +177,9 @@ def say_data(data: AssignmentData, splits: list, run_dir: Path) -> None:
 # =============================================================================================
 # Build the models and train: (a) the CNN grid
 # =============================================================================================
-def native_bf16(device: str) -> bool:
-    """Whether ``device`` computes bfloat16 natively (CUDA with bf16; x86 CPUs with AVX512-BF16 or AMX).
-
-    Elsewhere bf16 autocast is emulated and slower than float32, so ``"auto"`` leaves it off.
-    """
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if dev.type != "cpu":
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def use_bf16(setting: str, device: str) -> bool:
     """The config's ``bf16`` ("auto", "on", "off") for ``device``."""
-    return setting == "on" or (setting == "auto" and native_bf16(device))
+    return setting == "on" or (setting == "auto" and bf16_native(torch.device(device).type))
 
 
 def build_cnn(point: grid.CnnPoint, input_shape: tuple[int, int, int], n_classes: int, dense: int) -> Network:
