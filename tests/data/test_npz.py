@@ -216,3 +216,11 @@ def test_marked_synthetic(tmp_path):
     assert marked_synthetic(save(tmp_path)) is False
     assert marked_synthetic(save(tmp_path, name="imgs.npz", synthetic=np.zeros((2, 4, 4)))) is False  # no marker
     assert marked_synthetic(tmp_path) is False and marked_synthetic(tmp_path / "missing.npz") is False
+
+
+def test_a_text_file_gets_no_advice_to_unpickle(tmp_path):
+    path = tmp_path / "passwd.npz"
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(ReplearnError, match=r"passwd.npz: not an .npz archive \(not a NumPy file") as info:
+        load_assignment(path)
+    assert "pickle" not in str(info.value)

@@ -221,7 +221,11 @@ def load_assignment(
         raise ReplearnError(f"n_classes={n_classes}: must be at least 1")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except ValueError as exc:  # numpy's text here suggests allow_pickle, which replearn never uses
+        raise ReplearnError(
+            f"{where}: not an .npz archive (not a NumPy file; expected keys {', '.join(REQUIRED_KEYS)})"
+        ) from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ReplearnError(f"{where}: not an .npz archive ({exc})") from exc
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ReplearnError(
