@@ -69,3 +69,47 @@ def test_make_augment_combines_and_validates():
         random_shift(torch.zeros(28, 28), torch.Generator())
     with pytest.raises(ReplearnError, match="p must be"):
         random_hflip(x, torch.Generator(), p=1.5)
+
+
+# ----------------------------------------------------------------------------- denoising corruptions
+from replearn.data.augment import gaussian_noise, make_corruption, pixel_dropout  # noqa: E402
+
+
+def test_gaussian_noise_has_the_asked_spread_is_clipped_and_seeded():
+    x = torch.full((64, 1, 28, 28), 0.5)
+    out = gaussian_noise(x, torch.Generator().manual_seed(0), sigma=0.1)
+    assert out.shape == x.shape and 0.0 <= out.min() and out.max() <= 1.0
+    assert abs(float((out - x).std()) - 0.1) < 0.005 and abs(float((out - x).mean())) < 0.005
+    assert torch.equal(out, gaussian_noise(x, torch.Generator().manual_seed(0), sigma=0.1))
+    clipped = gaussian_noise(torch.ones(8, 1, 8, 8), torch.Generator().manual_seed(0), sigma=0.5)
+    assert clipped.max() == 1.0 and clipped.min() < 1.0  # noise above 1 is clipped, below is kept
+    assert gaussian_noise(x, torch.Generator(), sigma=0.0) is x
+
+
+def test_pixel_dropout_zeroes_the_asked_fraction_and_keeps_the_rest():
+    x = _images(64)  # all pixels > 0
+    out = pixel_dropout(x, torch.Generator().manual_seed(0), p=0.3)
+    dropped = out == 0
+    assert abs(float(dropped.float().mean()) - 0.3) < 0.01
+    assert torch.equal(out[~dropped], x[~dropped])
+    assert torch.equal(out, pixel_dropout(x, torch.Generator().manual_seed(0), p=0.3))
+    assert pixel_dropout(x, torch.Generator(), p=0.0) is x
+
+
+def test_make_corruption_builds_the_asked_kind_and_checks_levels():
+    x = _images(4)
+    assert make_corruption("gaussian", 0.0) is None
+    g = make_corruption("gaussian", 0.2)
+    assert torch.equal(g(x, torch.Generator().manual_seed(1)), gaussian_noise(x, torch.Generator().manual_seed(1), 0.2))
+    d = make_corruption("dropout", 0.5)
+    assert torch.equal(d(x, torch.Generator().manual_seed(1)), pixel_dropout(x, torch.Generator().manual_seed(1), 0.5))
+    with pytest.raises(ReplearnError, match="not known"):
+        make_corruption("salt", 0.1)
+    with pytest.raises(ReplearnError, match=">= 0"):
+        make_corruption("gaussian", -0.1)
+    with pytest.raises(ReplearnError, match=r"\[0, 1\)"):
+        make_corruption("dropout", 1.0)
+    with pytest.raises(ReplearnError, match=r"\[0, 1\)"):
+        pixel_dropout(x, torch.Generator(), p=1.0)
+    with pytest.raises(ReplearnError, match=">= 0"):
+        gaussian_noise(x, torch.Generator(), sigma=-1.0)

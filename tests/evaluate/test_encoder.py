@@ -109,6 +109,22 @@ def test_prebuilt_model_is_not_modified_by_fit():
     assert est.model_ is not ae
 
 
+def test_denoising_trains_on_corrupted_inputs_against_clean_targets():
+    x, _ = toy_images(64)
+    plain = AutoEncoderEmbedding(**{**ARGS, "epochs": 6}).fit(x)
+    noisy = AutoEncoderEmbedding(**{**ARGS, "epochs": 6}, noise=0.5, noise_kind="dropout").fit(x)
+    again = AutoEncoderEmbedding(**{**ARGS, "epochs": 6}, noise=0.5, noise_kind="dropout").fit(x)
+    # the corruption changes training (same seed otherwise) and is itself seeded
+    assert not np.allclose(noisy.transform(x), plain.transform(x))
+    np.testing.assert_array_equal(noisy.transform(x), again.transform(x))
+    # the training loss is measured on corrupted inputs, the validation-style score on clean ones:
+    # with half the pixels dropped the training loss stays above the plain model's
+    assert noisy.history_["loss"][-1] > plain.history_["loss"][-1]
+    # it still learns to reconstruct clean images: better than an untrained model
+    untrained = AutoEncoderEmbedding(**{**ARGS, "epochs": 1, "lr": 1e-9}).fit(x)
+    assert noisy.score(x) > untrained.score(x)
+
+
 def test_errors():
     x, _ = toy_images()
     with pytest.raises(NotFittedError):
@@ -117,6 +133,10 @@ def test_errors():
         AutoEncoderEmbedding(epochs=0).fit(x)
     with pytest.raises(ReplearnError, match="'bce' or 'mse'"):
         AutoEncoderEmbedding(loss="cross_entropy").fit(x)
+    with pytest.raises(ReplearnError, match="noise=-0.2"):
+        AutoEncoderEmbedding(noise=-0.2).fit(x)
+    with pytest.raises(ReplearnError, match="not known"):
+        AutoEncoderEmbedding(noise=0.1, noise_kind="salt").fit(x)
     with pytest.raises(ReplearnError, match="unknown model"):
         AutoEncoderEmbedding(model="no_such_model").fit(x)
     est = AutoEncoderEmbedding(**{**ARGS, "epochs": 1}).fit(x)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.manifold import trustworthiness as _sk_trust
 
 from replearn.evaluate import classification_metrics, knn_accuracy, mean_ci, reconstruction_errors, trustworthiness
 
@@ -32,6 +33,14 @@ def test_trustworthiness_identity_is_one_and_shuffle_is_low():
     high = rng.normal(size=(200, 5))
     assert trustworthiness(high, high[:, :5]) == pytest.approx(1.0)
     assert trustworthiness(high, rng.permutation(high)[:, :2]) < 0.7
+
+
+def test_trustworthiness_on_few_points_uses_fewer_neighbours():
+    rng = np.random.default_rng(0)
+    high = rng.normal(size=(10, 5))  # scikit-learn refuses 5 neighbours on 10 points
+    assert trustworthiness(high, high) == pytest.approx(1.0)
+    assert trustworthiness(high, high[:, :2]) == pytest.approx(_sk_trust(high, high[:, :2], n_neighbors=4))
+    assert np.isnan(trustworthiness(high[:2], high[:2]))
 
 
 def test_reconstruction_errors_known_values():

@@ -122,12 +122,30 @@ def test_compare_on_toy_clusters(tmp_path, capsys):
     assert "SYNTHETIC DATA" in (out / "report.md").read_text()
 
 
+def test_denoising_run_records_its_corruption(tmp_path):
+    data = tmp_path / "toy.npz"
+    toy_npz(data, n_labelled=40, n_unlabelled=64)
+    out = tmp_path / "run"
+    argv = ["autoencoder", "--dataset", str(data), "--noise", "0.3", "--epochs", "2", "--batch-size", "32",
+            "--blocks", "4/4", "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["noise"], config["noise_kind"]) == (0.3, "gaussian")
+    note = "denoising: inputs corrupted by Gaussian noise sigma 0.3, clean targets"
+    assert note in (out / "report.md").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert note in metrics["methods"][0]["note"]
+    assert json.loads((out / "model.json").read_text())["meta"]["config"]["noise"] == 0.3
+
+
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     cases = [
         (["--dataset", str(tmp_path / "missing.npz")], "missing.npz"),
         (["--dataset", "cifar"], "--dataset"),
         (["--blocks", "32/x"], "--blocks"),
         (["--epochs", "0"], "epochs"),
+        (["--noise", "-0.1"], "noise"),
+        (["--noise", "1", "--noise-kind", "dropout"], "[0, 1)"),
     ]
     for extra, needle in cases:
         assert main(["autoencoder", "--quick", "--out", str(tmp_path / "r"), *extra]) == 2

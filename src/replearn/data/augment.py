@@ -12,6 +12,10 @@ augmentation does not depend on the device and a resumed run is identical.
 - :func:`random_hflip`: mirror left-right with probability ``p``
   (right for clothes, wrong for digits: do not flip MNIST).
 - :func:`make_augment`: the two combined into one ``augment`` function.
+- :func:`gaussian_noise` / :func:`pixel_dropout`: the corruptions of a
+  denoising autoencoder (the model sees the corrupted image and is trained
+  to reconstruct the clean one); :func:`make_corruption` builds the
+  ``augment`` function for either.
 """
 
 from __future__ import annotations
@@ -97,3 +101,58 @@ def make_augment(shift: int = 2, flip: bool = True) -> Augment | None:
 
     augment.__doc__ = f"Random shift by up to {shift} px" + (" and left-right flip" if flip else "") + "."
     return augment
+
+
+CORRUPTIONS = ("gaussian", "dropout")
+"""Kinds of input corruption for denoising autoencoders (:func:`make_corruption`)."""
+
+
+def gaussian_noise(x: torch.Tensor, generator: torch.Generator, sigma: float = 0.3) -> torch.Tensor:
+    """Add N(0, ``sigma``^2) noise to every pixel and clip to [0, 1]: (N, C, H, W) -> (N, C, H, W)."""
+    _check_batch(x, "gaussian_noise")
+    if sigma < 0:
+        raise ReplearnError(f"gaussian_noise: sigma must be >= 0, got {sigma}")
+    if sigma == 0 or x.shape[0] == 0:
+        return x
+    noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(device=x.device, dtype=x.dtype)
+    return (x + sigma * noise).clamp_(0.0, 1.0)
+
+
+def pixel_dropout(x: torch.Tensor, generator: torch.Generator, p: float = 0.3) -> torch.Tensor:
+    """Set each pixel to 0 with probability ``p`` ("masking noise"): (N, C, H, W) -> (N, C, H, W)."""
+    _check_batch(x, "pixel_dropout")
+    if not 0.0 <= p < 1.0:
+        raise ReplearnError(f"pixel_dropout: p must be in [0, 1), got {p}")
+    if p == 0 or x.shape[0] == 0:
+        return x
+    keep = (torch.rand(x.shape, generator=generator) >= p).to(x.device)
+    return x * keep
+
+
+def make_corruption(kind: str = "gaussian", amount: float = 0.3) -> Augment | None:
+    """An ``augment(x, generator)`` that corrupts inputs for a denoising autoencoder.
+
+    Args:
+        kind: ``"gaussian"`` (add noise of standard deviation ``amount``, clip to [0, 1])
+            or ``"dropout"`` (set a fraction ``amount`` of the pixels to 0).
+        amount: noise level; 0 means no corruption.
+
+    Returns:
+        The function, or ``None`` when ``amount`` is 0.
+    """
+    if kind not in CORRUPTIONS:
+        raise ReplearnError(f"corruption {kind!r} is not known; choose one of: {', '.join(CORRUPTIONS)}")
+    if kind == "dropout" and not 0.0 <= amount < 1.0:
+        raise ReplearnError(f"pixel dropout rate must be in [0, 1), got {amount}")
+    if amount < 0:
+        raise ReplearnError(f"noise level must be >= 0, got {amount}")
+    if amount == 0:
+        return None
+    fn = gaussian_noise if kind == "gaussian" else pixel_dropout
+
+    def corrupt(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return fn(x, generator, amount)
+
+    corrupt.__doc__ = (f"Gaussian noise, sigma {amount}, clipped to [0, 1]." if kind == "gaussian"
+                       else f"Each pixel set to 0 with probability {amount}.")
+    return corrupt

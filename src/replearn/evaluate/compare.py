@@ -24,7 +24,7 @@ def compare_sentence(
     diff = abs(ma - mb)
     head = f"{better} has the higher mean {metric} ({max(ma, mb):.3f} vs {min(ma, mb):.3f}, difference {diff:.3f})"
     if len(a) < 2 or len(b) < 2:
-        return head + f"; with a single run each, no test of whether this is noise is possible."
+        return head + "; with a single run each, no test of whether this is noise is possible."
     if paired and len(a) == len(b):
         d = a - b
         p = 1.0 if np.allclose(d, d[0]) and d[0] == 0 else float(stats.ttest_rel(a, b).pvalue)

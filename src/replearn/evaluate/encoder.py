@@ -32,6 +32,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
+from replearn.data.augment import make_corruption
 from replearn.data.tensors import to_tensor
 from replearn.errors import ReplearnError
 from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder, create_model, load_model
@@ -57,6 +58,10 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         schedule: ``None``, ``"onecycle"`` or ``"cosine"`` (stepped per batch).
         weight_decay: L2 penalty (decoupled for AdamW).
         loss: reconstruction loss, ``"bce"`` (the model ends in a sigmoid) or ``"mse"``.
+        noise: input corruption while training, making a denoising autoencoder: the
+            standard deviation of Gaussian noise (clipped to [0, 1]) or the fraction of
+            pixels set to 0, by ``noise_kind``; the target is always the clean image. 0: none.
+        noise_kind: ``"gaussian"`` or ``"dropout"`` (see :func:`replearn.data.augment.make_corruption`).
         bf16: bfloat16 autocast for forward passes where the device supports it.
         channels_last: channels-last memory format while training (faster convolutions on many CPUs).
         seed: seeds the initial weights and the shuffling.
@@ -84,6 +89,8 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         schedule: str | None = "onecycle",
         weight_decay: float = 0.0,
         loss: str = "bce",
+        noise: float = 0.0,
+        noise_kind: str = "gaussian",
         bf16: bool = False,
         channels_last: bool = False,
         seed: int = 0,
@@ -102,6 +109,8 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         self.schedule = schedule
         self.weight_decay = weight_decay
         self.loss = loss
+        self.noise = noise
+        self.noise_kind = noise_kind
         self.bf16 = bf16
         self.channels_last = channels_last
         self.seed = seed
@@ -168,6 +177,10 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
                 "AutoEncoderEmbedding: epochs=0 (no training) needs a prebuilt AutoEncoder as model "
                 f"(e.g. from_pretrained(path)), got model={self.model!r}"
             )
+        try:
+            corrupt = make_corruption(self.noise_kind, float(self.noise))
+        except (ReplearnError, TypeError, ValueError) as exc:
+            raise ReplearnError(f"AutoEncoderEmbedding: noise={self.noise!r}, noise_kind={self.noise_kind!r}: {exc}") from None
         x = self._images(X)
         model = self._build(tuple(x.shape[1:]))
         self.input_shape_ = tuple(int(d) for d in model.input_shape)
@@ -183,7 +196,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
             xv = self._images(self.validation_data, "validation_data")
             self._check_size(xv, "validation_data")
             val = (xv, xv)
-        history = fit(self.model_, (x, x), val, self._config(), progress=bool(self.progress))
+        history = fit(self.model_, (x, x), val, self._config(), augment=corrupt, progress=bool(self.progress))
         self.model_.to(memory_format=torch.contiguous_format).eval()
         self.history_ = {k: list(v) for k, v in history.history.items()}
         return self

@@ -23,14 +23,19 @@ def trustworthiness(
     """scikit-learn's trustworthiness of ``low`` (N, d) as an embedding of ``high`` (N, D).
 
     It costs O(N^2) memory, so at most ``max_points`` points (a seeded random
-    subset) are used.
+    subset) are used. scikit-learn needs ``n_neighbors < N / 2``: with fewer than
+    ``2 * n_neighbors + 1`` points the largest allowed number is used instead, and
+    with fewer than 3 points the score is undefined (NaN).
     """
     high = np.asarray(high).reshape(len(high), -1)
     low = np.asarray(low)
     if len(high) > max_points:
         idx = np.random.default_rng(seed).choice(len(high), max_points, replace=False)
         high, low = high[idx], low[idx]
-    return float(_trustworthiness(high, low, n_neighbors=n_neighbors))
+    k = min(int(n_neighbors), -(-len(high) // 2) - 1)
+    if k < 1:
+        return float("nan")
+    return float(_trustworthiness(high, low, n_neighbors=k))
 
 
 def reconstruction_errors(x: np.ndarray, x_hat: np.ndarray) -> dict[str, float]:

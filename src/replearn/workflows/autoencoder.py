@@ -36,11 +36,12 @@ examples:
   replearn autoencoder --dataset fashion --epochs 20
   replearn autoencoder --dataset data.npz       # the assignment's crops: trained on 'unlabelled'
   replearn autoencoder --loss mse --blocks 32/64,32/32,16 --code-dim 2
+  replearn autoencoder --noise 0.3              # denoising: Gaussian noise on the inputs, clean targets
   replearn autoencoder --config ae.toml         # any key of the defaults below, as TOML
   replearn autoencoder --quick                  # small subsets, 2 epochs: under a minute
 
 Config keys (TOML file or flags): dataset, model, code_dim, blocks, epochs,
-batch_size, lr, optimizer, schedule, weight_decay, loss, bf16, channels_last,
+batch_size, lr, optimizer, schedule, weight_decay, loss, noise, noise_kind, bf16, channels_last,
 include_labelled, compare_ref, compare_queries. The resolved config is saved
 as config.json in the run folder.
 """
@@ -62,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "schedule": "onecycle",
     "weight_decay": 0.0,
     "loss": "bce",
+    "noise": 0.0,  # > 0: a denoising autoencoder (inputs corrupted while training, clean targets)
+    "noise_kind": "gaussian",
     "bf16": True,
     "channels_last": True,
     "include_labelled": False,
@@ -103,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], help="default: adam")
     parser.add_argument("--schedule", choices=["onecycle", "cosine", "none"], help="learning-rate schedule (default: onecycle)")
     parser.add_argument("--loss", choices=["bce", "mse"], help="reconstruction loss (default: bce)")
+    parser.add_argument("--noise", type=float, metavar="LEVEL",
+                        help="denoising autoencoder: corrupt the training inputs (targets stay clean); the noise's "
+                             "standard deviation, or the fraction of pixels dropped with --noise-kind dropout "
+                             "(default: 0, a plain autoencoder)")
+    parser.add_argument("--noise-kind", choices=["gaussian", "dropout"],
+                        help="input corruption for --noise: Gaussian noise clipped to [0, 1], or pixels set to 0 "
+                             "(default: gaussian)")
     _bool_flag(parser, "bf16", "bfloat16 autocast while training (default: on; --no-bf16 for float32)")
     _bool_flag(parser, "channels-last", "channels-last memory format while training (default: on; --no-channels-last)")
     _bool_flag(parser, "include-labelled", "npz data: also train on the labelled images (default: off, the lecture "
@@ -127,12 +137,14 @@ def parse_blocks(text: str) -> list[list[int]]:
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults (with --quick's), then the TOML file, then the flags; checked once."""
     from replearn.config import resolve
+    from replearn.data.augment import make_corruption
 
     defaults = {**DEFAULTS, **(QUICK if args.quick else {})}
     overrides = {
         "dataset": args.dataset, "epochs": args.epochs, "code_dim": args.code_dim, "model": args.model,
         "blocks": parse_blocks(args.blocks) if args.blocks else None, "batch_size": args.batch_size, "lr": args.lr,
-        "optimizer": args.optimizer, "schedule": args.schedule, "loss": args.loss, "bf16": args.bf16,
+        "optimizer": args.optimizer, "schedule": args.schedule, "loss": args.loss, "noise": args.noise,
+        "noise_kind": args.noise_kind, "bf16": args.bf16,
         "channels_last": args.channels_last, "include_labelled": args.include_labelled,
         "compare_ref": args.compare_ref, "compare_queries": args.compare_queries,
     }
@@ -144,7 +156,17 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
             raise ReplearnError(f"{key.replace('_', '-')}: expected a positive integer, got {cfg[key]}")
     if cfg["loss"] not in ("bce", "mse"):
         raise ReplearnError(f"loss: got {cfg['loss']!r}; allowed 'bce', 'mse'")
+    make_corruption(cfg["noise_kind"], cfg["noise"])  # a bad noise level or kind fails here, before any work
     return cfg
+
+
+def denoising_note(cfg: dict[str, Any]) -> str:
+    """``"; denoising: ..."`` describing the input corruption, or ``""`` for a plain autoencoder."""
+    if not cfg["noise"]:
+        return ""
+    what = (f"Gaussian noise sigma {cfg['noise']:g}" if cfg["noise_kind"] == "gaussian"
+            else f"{cfg['noise']:.0%} of the pixels set to 0")
+    return f"; denoising: inputs corrupted by {what}, clean targets"
 
 
 # ----------------------------------------------------------------------------- Prepare the data
@@ -321,7 +343,8 @@ def run(args: argparse.Namespace) -> int:
     est = AutoEncoderEmbedding(
         model=cfg["model"], code_dim=cfg["code_dim"], blocks=tuple(tuple(b) for b in cfg["blocks"]),
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], optimizer=cfg["optimizer"],
-        schedule=cfg["schedule"], weight_decay=cfg["weight_decay"], loss=cfg["loss"], bf16=cfg["bf16"],
+        schedule=cfg["schedule"], weight_decay=cfg["weight_decay"], loss=cfg["loss"], noise=cfg["noise"],
+        noise_kind=cfg["noise_kind"], bf16=cfg["bf16"],
         channels_last=cfg["channels_last"], seed=args.seed, device=args.device, progress=not args.no_progress,
         validation_data=data.held_out,
     )
@@ -340,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     query_codes = held_codes if data.query is data.held_out else est.transform(data.query)
     ae_metrics = embedding_metrics(ref_codes, data.ref_labels, query_codes, data.query_labels, data.query, args.seed)
     rows = [_row("autoencoder", len(data.ref), len(data.query), ae_metrics, train_seconds,
-                 f"trained {cfg['epochs']} epochs on {data.train_note}; time is training time")]
+                 f"trained {cfg['epochs']} epochs on {data.train_note}{denoising_note(cfg)}; time is training time")]
     panels = None
     if args.compare:
         more, panels = compare_methods(data, est, cfg, args.seed, not args.no_progress)
@@ -388,17 +411,18 @@ def run(args: argparse.Namespace) -> int:
         "held_out": f"{len(data.held_out)} {data.held_out_name} images",
         "reference": f"{len(data.ref)} {data.ref_name} codes", "queries": f"{len(data.query)} {data.query_name} codes",
         "reconstruction": recon, "methods": rows,
-        "trustworthiness": f"scikit-learn, {TRUST_NEIGHBOURS} neighbours, on at most {TRUST_MAX_POINTS} query points "
-                           f"(seeded subset), pixels vs 2-D codes",
+        "trustworthiness": f"scikit-learn, {TRUST_NEIGHBOURS} neighbours (fewer under {2 * TRUST_NEIGHBOURS + 1} "
+                           f"points), on at most {TRUST_MAX_POINTS} query points (seeded subset), pixels vs 2-D codes",
         "history": history, "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
         "config": cfg, "seed": args.seed, "quick": args.quick, "device": str(args.device), "machine": machine,
     }
     save_json(run_dir / "metrics.json", results)
     banners = (["SYNTHETIC DATA: the images were generated by replearn, not taken with a microscope"] if data.synthetic
                else []) + (["QUICK RUN on small subsets: numbers are not representative"] if args.quick else [])
+    denoising = f"{denoising_note(cfg).lstrip('; ')}, " if cfg["noise"] else ""
     report = Report(f"Autoencoder to {est.code_dim_}-D: {data.title}", banner=". ".join(banners))
     report.text(f"Data: {data.source}. Training: {data.train_note}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
-                f"{cfg['optimizer']} lr {cfg['lr']} ({cfg['schedule'] or 'constant'}), loss {cfg['loss']}, "
+                f"{cfg['optimizer']} lr {cfg['lr']} ({cfg['schedule'] or 'constant'}), loss {cfg['loss']}, {denoising}"
                 f"bf16 {cfg['bf16']}, seed {args.seed}; {train_seconds:.0f} s on {machine}.")
     report.bullets([f"{data.held_out_name} reconstruction MSE {recon['mse']:.4f}, BCE {recon['bce']:.4f}",
                     f"k-NN: {data.ref_name} codes as reference, {data.query_name} codes as queries",
