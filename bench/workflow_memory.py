@@ -7,7 +7,9 @@
 Each step runs ``python -m replearn <workflow> ...`` as a child process; its
 peak resident set size comes from ``os.wait4`` (the kernel's ``ru_maxrss`` of
 that child alone). Steps that need an earlier step's output (``transfer`` needs
-``fashion``'s run) are skipped when it failed. Holds ``/tmp/replearn-heavy.lock``
+``fashion``'s run) are skipped when it failed; the exit code is 1 when any step
+failed or was skipped. MNIST and Fashion-MNIST are read from ``--data-dir``
+(default: ``../shared/datasets`` when it exists). Holds ``/tmp/replearn-heavy.lock``
 unless ``--no-lock``. Writes ``bench/results/memory-<timestamp>.json`` and
 ``bench/results/memory-latest.md``.
 """
@@ -33,14 +35,15 @@ LIMIT_MB = 1536  # the issue's budget: 1.5 GB per workflow's default run
 FIELD = SHARED / "aureus-maicrobe"
 
 
-def steps(tmp: Path) -> list[tuple[str, list[str], list[str]]]:
+def steps(tmp: Path, data_dir: str | None) -> list[tuple[str, list[str], list[str]]]:
     """(name, replearn arguments, names of steps it needs) in running order."""
+    data = ["--data-dir", data_dir] if data_dir else []  # MNIST / Fashion-MNIST
     return [
         ("synth", ["synth", "--out", str(tmp / "synth.npz")], []),
-        ("fashion", ["fashion", "--out", str(tmp / "fashion")], []),
-        ("transfer", ["transfer", "--base", str(tmp / "fashion"), "--compare", "--out", str(tmp / "transfer")],
+        ("fashion", ["fashion", "--out", str(tmp / "fashion"), *data], []),
+        ("transfer", ["transfer", "--base", str(tmp / "fashion"), "--compare", "--out", str(tmp / "transfer"), *data],
          ["fashion"]),
-        ("autoencoder", ["autoencoder", "--out", str(tmp / "autoencoder")], []),
+        ("autoencoder", ["autoencoder", "--out", str(tmp / "autoencoder"), *data], []),
         ("assignment", ["assignment", "--out", str(tmp / "assignment")], []),
         ("crops", ["crops", "--membrane", str(FIELD / "test_membrane.tif"), "--phase", str(FIELD / "test_phase.tif"),
                    "--dna", str(FIELD / "test_dna.tif"), "--out", str(tmp / "cells.npz")], []),
@@ -63,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="pass --quick to every workflow")
     p.add_argument("--only", default="", help="comma-separated step names (default: all)")
     p.add_argument("--extra", action="append", default=[], metavar="ARG", help="extra argument for every step")
+    p.add_argument("--data-dir", default=str(SHARED) if SHARED.is_dir() else None,
+                   help="folder holding mnist/ and fashion-mnist/ (default: ../shared/datasets when present, "
+                        "else the workflows' own lookup)")
     p.add_argument("--no-lock", action="store_true")
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="replearn-mem-") as tmp, \
                 open(out_dir / f"memory-{stamp}.log", "w") as log:
-            for name, step_argv, needs in steps(Path(tmp)):
+            for name, step_argv, needs in steps(Path(tmp), args.data_dir):
                 if only and name not in only:
                     continue
                 if any(results.get(n, {}).get("exit_code") != 0 for n in needs):
@@ -110,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         if "skipped" in r:
             lines.append(f"| {name} | skipped ({r['skipped']}) | | | |")
+        elif r["exit_code"] != 0:
+            lines.append(f"| {name} | **{r['exit_code']}** (failed: see memory-{stamp}.log) | {r['wall_seconds']} | "
+                         f"{r['peak_rss_mb']:,.0f} | not measured |")
         else:
             ok = "yes" if r["peak_rss_mb"] < LIMIT_MB else "**no**"
             lines.append(f"| {name} | {r['exit_code']} | {r['wall_seconds']} | {r['peak_rss_mb']:,.0f} | {ok} |")
@@ -117,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     md = "\n".join(lines)
     (out_dir / "memory-latest.md").write_text(md)
     print(md)
+    failed = [n for n, r in results.items() if "skipped" in r or r["exit_code"] != 0]
+    if failed:
+        print(f"memory: {', '.join(failed)} failed or skipped; see {out_dir / f'memory-{stamp}.log'}", file=sys.stderr)
+        return 1
     return 0
 
 
