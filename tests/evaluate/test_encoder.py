@@ -125,6 +125,22 @@ def test_denoising_trains_on_corrupted_inputs_against_clean_targets():
     assert noisy.score(x) > untrained.score(x)
 
 
+def test_layerwise_pretraining_then_end_to_end_training():
+    x, _ = toy_images(64)
+    plain = AutoEncoderEmbedding(**ARGS).fit(x)
+    greedy = AutoEncoderEmbedding(**ARGS, layerwise_epochs=2).fit(x)
+    assert plain.pretraining_ == []
+    # two pooling blocks and the code layer: three stages, each trained for 2 epochs, then the usual 2 epochs
+    assert [r["stage"] for r in greedy.pretraining_] == [1, 2, 3]
+    assert [r["loss"] for r in greedy.pretraining_] == ["bce", "mse", "mse"]
+    assert all(len(r["epoch_losses"]) == 2 for r in greedy.pretraining_)
+    assert len(greedy.history_["loss"]) == 2
+    # pretraining changes where end-to-end training starts, so the codes differ from the plain run's
+    assert not np.allclose(greedy.transform(x), plain.transform(x))
+    assert all(p.requires_grad for p in greedy.model_.parameters())
+    assert "layerwise_epochs" in greedy.get_params() and clone(greedy).layerwise_epochs == 2
+
+
 def test_errors():
     x, _ = toy_images()
     with pytest.raises(NotFittedError):
@@ -137,6 +153,10 @@ def test_errors():
         AutoEncoderEmbedding(noise=-0.2).fit(x)
     with pytest.raises(ReplearnError, match="not known"):
         AutoEncoderEmbedding(noise=0.1, noise_kind="salt").fit(x)
+    with pytest.raises(ReplearnError, match="layerwise_epochs must be"):
+        AutoEncoderEmbedding(layerwise_epochs=-1).fit(x)
+    with pytest.raises(ReplearnError, match="layerwise_epochs > 0 needs epochs > 0"):
+        AutoEncoderEmbedding(model=conv_autoencoder((1, 16, 16), blocks=SMALL), epochs=0, layerwise_epochs=1).fit(x)
     with pytest.raises(ReplearnError, match="unknown model"):
         AutoEncoderEmbedding(model="no_such_model").fit(x)
     est = AutoEncoderEmbedding(**{**ARGS, "epochs": 1}).fit(x)

@@ -138,6 +138,24 @@ def test_denoising_run_records_its_corruption(tmp_path):
     assert json.loads((out / "model.json").read_text())["meta"]["config"]["noise"] == 0.3
 
 
+def test_layerwise_run_records_its_stages(tmp_path):
+    data = tmp_path / "toy.npz"
+    toy_npz(data, n_labelled=40, n_unlabelled=64)
+    out = tmp_path / "run"
+    argv = ["autoencoder", "--dataset", str(data), "--layerwise", "2", "--epochs", "1", "--batch-size", "32",
+            "--blocks", "4/4", "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert main(argv) == 0
+    assert json.loads((out / "config.json").read_text())["layerwise_epochs"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    stages = metrics["layerwise"]
+    assert [s["input_shape"] for s in stages] == [[1, 20, 20], [4, 10, 10], [4, 5, 5]]
+    assert all(len(s["epoch_losses"]) == 2 for s in stages)
+    note = "after greedy layer-wise pretraining of the encoder, 2 epochs per stage"
+    assert note in metrics["methods"][0]["note"]
+    report = (out / "report.md").read_text()
+    assert "Greedy layer-wise pretraining" in report and "stage 3: flatten_1, features (4x5x5 -> 2)" in report
+
+
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     cases = [
         (["--dataset", str(tmp_path / "missing.npz")], "missing.npz"),
@@ -146,6 +164,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
         (["--epochs", "0"], "epochs"),
         (["--noise", "-0.1"], "noise"),
         (["--noise", "1", "--noise-kind", "dropout"], "[0, 1)"),
+        (["--layerwise", "-1"], "layerwise"),
     ]
     for extra, needle in cases:
         assert main(["autoencoder", "--quick", "--out", str(tmp_path / "r"), *extra]) == 2

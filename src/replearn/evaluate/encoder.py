@@ -24,6 +24,7 @@ put in a ``Pipeline`` and fitted, or cloned, without refitting the encoder.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from typing import Any, Sequence
 
@@ -37,6 +38,7 @@ from replearn.data.tensors import to_tensor
 from replearn.errors import ReplearnError
 from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder, create_model, load_model
 from replearn.train import TrainConfig, fit, predict
+from replearn.train.layerwise import pretrain_layerwise
 from replearn.utils.runtime import resolve_device, seed_everything
 
 ImageArray = np.ndarray | torch.Tensor
@@ -62,6 +64,9 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
             standard deviation of Gaussian noise (clipped to [0, 1]) or the fraction of
             pixels set to 0, by ``noise_kind``; the target is always the clean image. 0: none.
         noise_kind: ``"gaussian"`` or ``"dropout"`` (see :func:`replearn.data.augment.make_corruption`).
+        layerwise_epochs: > 0: greedy layer-wise pretraining of the encoder first, this many
+            epochs per stage on clean images (see :mod:`replearn.train.layerwise`), then the
+            ``epochs`` of end-to-end training fine-tune the whole autoencoder. 0: none.
         bf16: bfloat16 autocast for forward passes where the device supports it.
         channels_last: channels-last memory format while training (faster convolutions on many CPUs).
         seed: seeds the initial weights and the shuffling.
@@ -73,6 +78,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
     Attributes:
         model_: the trained :class:`AutoEncoder` (on the training device).
         history_: per-epoch metrics (``loss``, ``val_loss``, ``lr``, ``time``); empty with ``epochs=0``.
+        pretraining_: one record per layer-wise pretraining stage (empty without it).
         input_shape_: (C, H, W) the model takes.
         code_dim_: size of the codes ``transform`` returns.
     """
@@ -91,6 +97,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         loss: str = "bce",
         noise: float = 0.0,
         noise_kind: str = "gaussian",
+        layerwise_epochs: int = 0,
         bf16: bool = False,
         channels_last: bool = False,
         seed: int = 0,
@@ -111,6 +118,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         self.loss = loss
         self.noise = noise
         self.noise_kind = noise_kind
+        self.layerwise_epochs = layerwise_epochs
         self.bf16 = bf16
         self.channels_last = channels_last
         self.seed = seed
@@ -177,6 +185,12 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
                 "AutoEncoderEmbedding: epochs=0 (no training) needs a prebuilt AutoEncoder as model "
                 f"(e.g. from_pretrained(path)), got model={self.model!r}"
             )
+        layerwise = self.layerwise_epochs
+        if isinstance(layerwise, bool) or not isinstance(layerwise, (int, np.integer)) or layerwise < 0:
+            raise ReplearnError(f"AutoEncoderEmbedding: layerwise_epochs must be an integer >= 0, got {layerwise!r}")
+        if layerwise and self.epochs == 0:
+            raise ReplearnError("AutoEncoderEmbedding: layerwise_epochs > 0 needs epochs > 0 (pretraining is "
+                                "followed by end-to-end training)")
         try:
             corrupt = make_corruption(self.noise_kind, float(self.noise))
         except (ReplearnError, TypeError, ValueError) as exc:
@@ -188,6 +202,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         self.code_dim_ = int(model.code_dim)
         self.model_ = model
         self.history_: dict[str, list[float]] = {}
+        self.pretraining_: list[dict[str, Any]] = []
         if self.epochs == 0:
             self.model_.to(resolve_device(self.device)).eval()
             return self
@@ -196,7 +211,12 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
             xv = self._images(self.validation_data, "validation_data")
             self._check_size(xv, "validation_data")
             val = (xv, xv)
-        history = fit(self.model_, (x, x), val, self._config(), augment=corrupt, progress=bool(self.progress))
+        config = self._config()
+        if layerwise:
+            self.pretraining_ = pretrain_layerwise(
+                self.model_.encoder, x, dataclasses.replace(config, epochs=int(layerwise)), image_loss=self.loss,
+                progress=bool(self.progress))
+        history = fit(self.model_, (x, x), val, config, augment=corrupt, progress=bool(self.progress))
         self.model_.to(memory_format=torch.contiguous_format).eval()
         self.history_ = {k: list(v) for k, v in history.history.items()}
         return self
@@ -268,4 +288,5 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         est.input_shape_ = tuple(int(d) for d in model.input_shape)
         est.code_dim_ = int(model.code_dim)
         est.history_ = {}
+        est.pretraining_ = []
         return est

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from replearn.errors import ReplearnError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-LOSSES = ("cross_entropy", "mse", "bce", "bce_logits")
+LOSSES = ("cross_entropy", "mse", "bce", "bce_logits", "model")
 SCHEDULES = (None, "onecycle", "cosine")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
@@ -40,7 +40,9 @@ class TrainConfig:
         weight_decay: L2 penalty (SGD, Adam) or decoupled decay (AdamW) on all trainable parameters.
         loss: ``"cross_entropy"`` (y: int64 class indices, model outputs logits),
             ``"mse"``, ``"bce"`` (model outputs probabilities, like Keras
-            ``binary_crossentropy``) or ``"bce_logits"`` (model outputs logits).
+            ``binary_crossentropy``), ``"bce_logits"`` (model outputs logits) or ``"model"``
+            (the model computes its own objective and returns per-sample losses (N,); ``y``
+            is not used beyond its length N, e.g. layer-wise pretraining stages).
         label_smoothing: label smoothing for ``cross_entropy`` only.
         schedule: ``None`` (constant), ``"onecycle"`` or ``"cosine"``; stepped every batch.
         warmup_epochs: linear warm-up length in epochs (may be fractional). For ``"onecycle"``

@@ -68,7 +68,7 @@ def _check_pair(name: str, pair: Any, loss: str) -> Pair:
             )
         if int(y.min()) < 0:
             raise ReplearnError(f"fit: {name} y has class index {int(y.min())}; class indices start at 0")
-    elif not y.is_floating_point():
+    elif loss != "model" and not y.is_floating_point():
         raise ReplearnError(
             f"fit: {name} y must be a float tensor of the model's output shape for loss {loss!r}, got {y.dtype}"
         )
@@ -94,6 +94,11 @@ def _probe(model: nn.Module, name: str, x: torch.Tensor, y: torch.Tensor, loss: 
         if int(y.max()) >= out.shape[1]:
             raise ReplearnError(
                 f"fit: {name} y has class index {int(y.max())} but the model has {out.shape[1]} outputs"
+            )
+    elif loss == "model":
+        if out.dim() != 1:
+            raise ReplearnError(
+                f"fit: loss 'model' needs the model to return per-sample losses (N,), got shape {tuple(out.shape)}"
             )
     elif tuple(out.shape[1:]) != tuple(y.shape[1:]):
         raise ReplearnError(

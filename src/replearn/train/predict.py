@@ -74,7 +74,7 @@ def evaluate(
     device = device or model_device(model)
     use_bf16 = resolve_bf16(bf16, device)
     loss_fn = make_loss(loss) if isinstance(loss, str) else loss
-    classification = _is_classification(y)
+    classification = _is_classification(y) and loss != "model"
     was_training = model.training
     model.eval()
     try:

@@ -37,11 +37,12 @@ examples:
   replearn autoencoder --dataset data.npz       # the assignment's crops: trained on 'unlabelled'
   replearn autoencoder --loss mse --blocks 32/64,32/32,16 --code-dim 2
   replearn autoencoder --noise 0.3              # denoising: Gaussian noise on the inputs, clean targets
+  replearn autoencoder --layerwise 3            # greedy layer-wise pretraining, 3 epochs per encoder stage
   replearn autoencoder --config ae.toml         # any key of the defaults below, as TOML
   replearn autoencoder --quick                  # small subsets, 2 epochs: under a minute
 
 Config keys (TOML file or flags): dataset, model, code_dim, blocks, epochs,
-batch_size, lr, optimizer, schedule, weight_decay, loss, noise, noise_kind, bf16, channels_last,
+batch_size, lr, optimizer, schedule, weight_decay, loss, noise, noise_kind, layerwise_epochs, bf16, channels_last,
 include_labelled, compare_ref, compare_queries. The resolved config is saved
 as config.json in the run folder.
 """
@@ -65,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "loss": "bce",
     "noise": 0.0,  # > 0: a denoising autoencoder (inputs corrupted while training, clean targets)
     "noise_kind": "gaussian",
+    "layerwise_epochs": 0,  # > 0: greedy layer-wise pretraining of the encoder, epochs per stage
     "bf16": True,
     "channels_last": True,
     "include_labelled": False,
@@ -113,6 +115,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-kind", choices=["gaussian", "dropout"],
                         help="input corruption for --noise: Gaussian noise clipped to [0, 1], or pixels set to 0 "
                              "(default: gaussian)")
+    parser.add_argument("--layerwise", type=int, metavar="EPOCHS",
+                        help="greedy layer-wise pretraining: train the encoder one stage (pooling block) at a time, "
+                             "each as a shallow autoencoder on the frozen output of the stages below, EPOCHS per "
+                             "stage, then the whole autoencoder end to end (default: 0, off)")
     _bool_flag(parser, "bf16", "bfloat16 autocast while training (default: on; --no-bf16 for float32)")
     _bool_flag(parser, "channels-last", "channels-last memory format while training (default: on; --no-channels-last)")
     _bool_flag(parser, "include-labelled", "npz data: also train on the labelled images (default: off, the lecture "
@@ -144,7 +150,7 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "dataset": args.dataset, "epochs": args.epochs, "code_dim": args.code_dim, "model": args.model,
         "blocks": parse_blocks(args.blocks) if args.blocks else None, "batch_size": args.batch_size, "lr": args.lr,
         "optimizer": args.optimizer, "schedule": args.schedule, "loss": args.loss, "noise": args.noise,
-        "noise_kind": args.noise_kind, "bf16": args.bf16,
+        "noise_kind": args.noise_kind, "layerwise_epochs": args.layerwise, "bf16": args.bf16,
         "channels_last": args.channels_last, "include_labelled": args.include_labelled,
         "compare_ref": args.compare_ref, "compare_queries": args.compare_queries,
     }
@@ -154,6 +160,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("epochs", "code_dim", "batch_size", "compare_ref", "compare_queries"):
         if cfg[key] < 1:
             raise ReplearnError(f"{key.replace('_', '-')}: expected a positive integer, got {cfg[key]}")
+    if cfg["layerwise_epochs"] < 0:
+        raise ReplearnError(f"layerwise: expected an integer >= 0 (epochs per stage; 0 is off), got {cfg['layerwise_epochs']}")
     if cfg["loss"] not in ("bce", "mse"):
         raise ReplearnError(f"loss: got {cfg['loss']!r}; allowed 'bce', 'mse'")
     make_corruption(cfg["noise_kind"], cfg["noise"])  # a bad noise level or kind fails here, before any work
@@ -167,6 +175,13 @@ def denoising_note(cfg: dict[str, Any]) -> str:
     what = (f"Gaussian noise sigma {cfg['noise']:g}" if cfg["noise_kind"] == "gaussian"
             else f"{cfg['noise']:.0%} of the pixels set to 0")
     return f"; denoising: inputs corrupted by {what}, clean targets"
+
+
+def layerwise_note(cfg: dict[str, Any]) -> str:
+    """``"; after greedy layer-wise pretraining ..."``, or ``""`` without pretraining."""
+    if not cfg["layerwise_epochs"]:
+        return ""
+    return f"; after greedy layer-wise pretraining of the encoder, {cfg['layerwise_epochs']} epoch{'s' if cfg['layerwise_epochs'] != 1 else ''} per stage"
 
 
 # ----------------------------------------------------------------------------- Prepare the data
@@ -344,7 +359,7 @@ def run(args: argparse.Namespace) -> int:
         model=cfg["model"], code_dim=cfg["code_dim"], blocks=tuple(tuple(b) for b in cfg["blocks"]),
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], optimizer=cfg["optimizer"],
         schedule=cfg["schedule"], weight_decay=cfg["weight_decay"], loss=cfg["loss"], noise=cfg["noise"],
-        noise_kind=cfg["noise_kind"], bf16=cfg["bf16"],
+        noise_kind=cfg["noise_kind"], layerwise_epochs=cfg["layerwise_epochs"], bf16=cfg["bf16"],
         channels_last=cfg["channels_last"], seed=args.seed, device=args.device, progress=not args.no_progress,
         validation_data=data.held_out,
     )
@@ -363,7 +378,8 @@ def run(args: argparse.Namespace) -> int:
     query_codes = held_codes if data.query is data.held_out else est.transform(data.query)
     ae_metrics = embedding_metrics(ref_codes, data.ref_labels, query_codes, data.query_labels, data.query, args.seed)
     rows = [_row("autoencoder", len(data.ref), len(data.query), ae_metrics, train_seconds,
-                 f"trained {cfg['epochs']} epochs on {data.train_note}{denoising_note(cfg)}; time is training time")]
+                 f"trained {cfg['epochs']} epochs on {data.train_note}{denoising_note(cfg)}{layerwise_note(cfg)}; "
+                 f"time is training time{' (pretraining included)' if cfg['layerwise_epochs'] else ''}")]
     panels = None
     if args.compare:
         more, panels = compare_methods(data, est, cfg, args.seed, not args.no_progress)
@@ -413,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
         "reconstruction": recon, "methods": rows,
         "trustworthiness": f"scikit-learn, {TRUST_NEIGHBOURS} neighbours (fewer under {2 * TRUST_NEIGHBOURS + 1} "
                            f"points), on at most {TRUST_MAX_POINTS} query points (seeded subset), pixels vs 2-D codes",
-        "history": history, "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
+        "history": history, "layerwise": est.pretraining_, "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
         "config": cfg, "seed": args.seed, "quick": args.quick, "device": str(args.device), "machine": machine,
     }
     save_json(run_dir / "metrics.json", results)
@@ -427,6 +443,14 @@ def run(args: argparse.Namespace) -> int:
     report.bullets([f"{data.held_out_name} reconstruction MSE {recon['mse']:.4f}, BCE {recon['bce']:.4f}",
                     f"k-NN: {data.ref_name} codes as reference, {data.query_name} codes as queries",
                     results["trustworthiness"]])
+    if est.pretraining_:
+        report.text(f"Greedy layer-wise pretraining before the {cfg['epochs']} end-to-end epochs, "
+                    f"{cfg['layerwise_epochs']} epoch(s) per stage (each stage a shallow autoencoder on the frozen "
+                    "output of the stages below):")
+        report.bullets([f"stage {r['stage']}: {', '.join(r['layers'])} "
+                        f"({'x'.join(map(str, r['input_shape']))} -> {'x'.join(map(str, r['output_shape']))}), "
+                        f"{r['loss']} {r['epoch_losses'][0]:.4f} -> {r['epoch_losses'][-1]:.4f}, {r['seconds']:.0f} s"
+                        for r in est.pretraining_])
     report.table(headers, body)
     report.bullets([f"{r['method']}: {r['note']}" for r in rows])
     for path, caption in [(fig_codes, "2-D codes by class"), (fig_rec, "originals (top) and reconstructions"),
