@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from replearn.cli import main
-from replearn.data import synthetic_aureus
+from replearn.data import synthetic_aureus, to_tensor
 from replearn.errors import ReplearnError
+from replearn.models import load_model
+from replearn.train import predict
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_report as report
 from replearn.workflows._assignment_report import SYNTHETIC_BANNER, fmt
@@ -31,6 +33,8 @@ epochs = 2
 [autoencoder]
 code_dim = [2]
 epochs = 1
+[ssl]
+epochs = 0
 [probes]
 names = ["logreg", "knn"]
 [report]
@@ -158,6 +162,29 @@ def test_empty_unlabelled_set_skips_the_autoencoder(tmp_path, capsys):
     assert {r["representation"] for r in metrics["probes"].values()} == {"PCA-2", "raw pixels"}
     assert not list(out.glob("autoencoder-*"))
     assert "Skipped: the data has no unlabelled crops" in (out / "report.md").read_text()
+    assert metrics["ssl"] == {"skipped": "[ssl] epochs = 0", "models": {}} and not list(out.glob("simclr-*"))
+
+
+def test_quick_run_pretrains_simclr_and_probes_its_features(quick_run):
+    assert (quick_run / "simclr-encoder.safetensors").is_file() and (quick_run / "simclr-encoder.json").is_file()
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    ssl = metrics["ssl"]["models"]["SimCLR"]
+    assert metrics["ssl"]["skipped"] is None
+    assert (ssl["epochs"], ssl["feature_dim"]) == (3, 64) and len(ssl["history"]["loss"]) == 3
+    probes = [r for r in metrics["probes"].values() if r["representation"] == "SimCLR features"]
+    assert len(probes) == len(grid.DEFAULTS["probes"]["names"])
+    titles = [c["title"] for c in metrics["comparisons"]]
+    assert "SimCLR features vs autoencoder codes (same classifier)" in titles
+    assert "SimCLR features vs raw pixels (same classifier)" in titles
+    assert "SimCLR features, t-SNE" in metrics["embedding"]["panels"]
+    md = (quick_run / "report.md").read_text()
+    assert "(b+) Beyond the lecture: self-supervised pretraining (SimCLR)" in md
+    assert "simclr-encoder.safetensors: the SimCLR encoder" in md
+    # the saved encoder gives the features the probes used
+    encoder, meta = load_model(quick_run / "simclr-encoder.safetensors")
+    assert meta["task"] == "encoder" and meta["feature_dim"] == 64
+    data = synthetic_aureus(metrics["data"]["n_labelled"], metrics["data"]["n_unlabelled"], seed=0)
+    assert predict(encoder, to_tensor(data.labelled[:4])).shape == (4, 64)
 
 
 def test_file_from_replearn_synth_is_reported_as_synthetic(tmp_path, capsys):
@@ -264,6 +291,9 @@ def test_grid_expands_the_cnn_axes_and_quick_cuts_them(tmp_path):
         ("[autoencoder]\nblocks = [[32], []]\n", r"\[autoencoder\] blocks: got"),
         ("[report]\nembedding = \"umap\"\n", r"\[report\] embedding: got 'umap'; allowed: 'tsne', 'isomap', 'pca'"),
         ("[data]\nrepeats = 0\n", r"\[data\] repeats: got 0"),
+        ("[ssl]\nbatch_size = 1\n", r"\[ssl\] batch_size: got 1; allowed: a number >= 2"),
+        ("[ssl]\ntemperature = 0\n", r"\[ssl\] temperature: got 0"),
+        ("[ssl]\nbf16 = \"yes\"\n", r"\[ssl\] bf16: got 'yes'"),
     ],
 )
 def test_bad_values_name_table_and_key(tmp_path, text, message):

@@ -69,6 +69,20 @@ DEFAULTS: dict[str, Any] = {
         "bf16": "auto",  # "auto": on where the CPU/GPU has native bfloat16 (about 2x faster), else off
         "channels_last": True,
     },
+    "ssl": {
+        # beyond the lecture: a small CNN pretrained with SimCLR (contrastive, self-supervised) on the
+        # unlabelled crops; the simple classifiers of (c) also run on its features
+        "epochs": 30,  # 0 skips it
+        "depth": 3,  # encoder: small_cnn blocks up to global average pooling (features of width * 2**(depth-1))
+        "width": 16,
+        "batch_size": 256,  # images per step; each has two views, the other 2N - 2 views are its negatives
+        "lr": 0.003,
+        "temperature": 0.2,  # NT-Xent temperature
+        "proj_dim": 32,  # projection head output (dropped after training)
+        "shift": 3,  # views: a random symmetry of the square, brightness (gain +-0.2, offset +-0.1), shift <= shift px
+        "bf16": "auto",
+        "channels_last": True,
+    },
     "probes": {
         "names": ["logreg", "linear_svm", "rbf_svm", "knn", "mlp"],
         "raw_pixels": True,  # baseline: the same probes on the raw pixels
@@ -83,7 +97,8 @@ DEFAULTS: dict[str, Any] = {
 }
 """Every key a grid config may set, with its default."""
 
-QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 10, "ae_epochs": 3}
+QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 10, "ae_epochs": 3,
+                         "ssl_epochs": 3}
 """``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept);
 ``n_val`` shrinks in proportion to ``n_labelled`` (at least 3) and never grows."""
 
@@ -194,7 +209,14 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
         _check_number(cfg, "autoencoder", key, 1, path)
     _check_number(cfg, "autoencoder", "lr", 0.0, path, strict=True)
     _check_choice(cfg, "autoencoder", "loss", ("bce", "mse"), path)
-    for table in ("cnn", "autoencoder"):
+    _check_number(cfg, "ssl", "epochs", 0, path)
+    for key in ("depth", "width", "proj_dim"):
+        _check_number(cfg, "ssl", key, 1, path)
+    _check_number(cfg, "ssl", "batch_size", 2, path)
+    _check_number(cfg, "ssl", "shift", 0, path)
+    for key in ("lr", "temperature"):
+        _check_number(cfg, "ssl", key, 0.0, path, strict=True)
+    for table in ("cnn", "autoencoder", "ssl"):
         _check_choice(cfg, table, "bf16", BF16_CHOICES, path)
 
     names = cfg["probes"]["names"]
@@ -251,6 +273,7 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     data["repeats"] = min(data["repeats"], QUICK["repeats"])
     out["cnn"]["epochs"] = min(out["cnn"]["epochs"], QUICK["cnn_epochs"])
     out["autoencoder"]["epochs"] = min(out["autoencoder"]["epochs"], QUICK["ae_epochs"])
+    out["ssl"]["epochs"] = min(out["ssl"]["epochs"], QUICK["ssl_epochs"])
     for table, axes in GRID_AXES.items():
         for axis in axes:
             if axis != "augment":

@@ -158,6 +158,27 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
         if "reconstructions" in figures:
             rep.figure(figures["reconstructions"], "Validation crops (top) and their reconstructions.")
 
+    # ---------------------------------------------------------------- beyond the lecture: SimCLR
+    ssl = metrics.get("ssl", {"skipped": "not run", "models": {}})
+    if ssl["models"]:
+        c = config["ssl"]
+        rep.heading("(b+) Beyond the lecture: self-supervised pretraining (SimCLR) on the unlabelled crops")
+        rep.text(
+            f"A small CNN ({c['depth']} blocks of 3x3 convolution, ReLU, batch normalisation and 2x2 max-pooling, "
+            f"widths doubling from {c['width']}, global average pooling) is trained without labels on the "
+            f"{d['n_unlabelled']} unlabelled crops with the SimCLR objective: two random views of every crop (a "
+            f"random symmetry of the square, a brightness change and a shift of up to {c['shift']} px) must be "
+            f"recognised as the same crop among the other crops of the batch (NT-Xent loss, temperature "
+            f"{c['temperature']:g}, batch {c['batch_size']}, projection head of {c['proj_dim']} outputs, dropped "
+            f"afterwards). {c['epochs']} epochs, Adam, one-cycle learning rate {c['lr']:g}. The simple classifiers "
+            "of (c) run on its pooled features (rows 'SimCLR features')."
+        )
+        rep.table(["encoder", "features", "parameters", "epochs", "NT-Xent loss (first -> last epoch)",
+                   "train time (s)"],
+                  [[n, m["feature_dim"], f"{m['n_params']:,}", m["epochs"],
+                    f"{m['history']['loss'][0]:.3f} -> {m['history']['loss'][-1]:.3f}", f"{m['seconds']:.1f}"]
+                   for n, m in ssl["models"].items()])
+
     # ---------------------------------------------------------------- (c) probes
     rep.heading("(c) Simple classifiers on the encoded crops")
     rep.text(
@@ -196,7 +217,8 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     rep.heading("Run")
     t, env = metrics["timing"], metrics["environment"]
     parts = [f"{k.replace('_s', '')} {v:.1f} s" for k, v in t.items()]
-    bf16 = [name for name, key in (("CNNs", "bf16_cnn"), ("autoencoders", "bf16_autoencoder")) if env.get(key)]
+    bf16 = [name for name, key in (("CNNs", "bf16_cnn"), ("autoencoders", "bf16_autoencoder"),
+                                   ("the SimCLR encoder", "bf16_ssl")) if env.get(key)]
     rep.text(f"Wall time: {', '.join(parts)}. replearn {env['replearn']}, torch {env['torch']}, Python "
              f"{env['python']}, device {env['device']}, {env['torch_threads']} torch threads; bfloat16 autocast for "
              f"{' and '.join(bf16) if bf16 else 'nothing (float32 throughout)'}.")
@@ -206,6 +228,7 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
         files.append(f"model.safetensors: the best CNN ({saved['cnn']['name']}), trained on split 0; "
                      "use it with: replearn predict --model RUN_FOLDER CROPS")
     files += [f"{f}: {n}" for n, f in saved["autoencoders"].items()]
+    files += [f"{f}: the {n} encoder (features of the pooling layer)" for n, f in saved.get("ssl", {}).items()]
     files += ["metrics.json: every number of this report", "config.json, grid.toml: the resolved configuration"]
     rep.bullets(files)
     return rep

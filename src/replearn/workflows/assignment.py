@@ -44,6 +44,7 @@ from replearn.data.cell_augment import CellAugment
 from replearn.errors import ReplearnError
 from replearn.evaluate import classification_metrics, compare_sentence, embed_2d, mean_ci, reconstruction_errors
 from replearn.evaluate import figures as figs
+from replearn.evaluate.contrastive import ContrastiveEmbedding
 from replearn.evaluate.encoder import AutoEncoderEmbedding
 from replearn.evaluate.probes import PROBE_TITLES, create_probe
 from replearn.models import Network, count_params, save_model, small_cnn
@@ -96,13 +97,16 @@ def run(args: argparse.Namespace) -> int:
     ae = train_autoencoders(data, config, args.seed, str(device), progress)
     timing["autoencoder_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    representations = build_representations(data, ae, config, splits, args.seed)
+    ssl = train_ssl(data, config, args.seed, str(device), progress)
+    timing["ssl_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    representations = build_representations(data, ae, ssl, config, splits, args.seed)
     probes = run_probes(data, splits, representations, config, args.seed, progress)
     timing["probes_s"] = time.perf_counter() - t
 
     # Write: weights, figures, config; metrics and the report last (each file atomically).
-    saved = save_models(run_dir, data, cnn, ae, config, args.seed)
-    metrics = assemble_metrics(data, splits, config, args, cnn, ae, probes, saved, timing, started, device)
+    saved = save_models(run_dir, data, cnn, ae, ssl, config, args.seed)
+    metrics = assemble_metrics(data, splits, config, args, cnn, ae, ssl, probes, saved, timing, started, device)
     t = time.perf_counter()
     figures = draw_figures(run_dir, data, splits, cnn, ae, representations, metrics, config, args.seed)
     metrics["timing"]["figures_s"] = time.perf_counter() - t
@@ -271,21 +275,43 @@ def train_autoencoders(
     return {"skipped": None, "models": models}
 
 
+def train_ssl(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool) -> dict[str, Any]:
+    """Beyond the lecture: a SimCLR encoder on the unlabelled crops; ``{"skipped": reason}`` when off or impossible."""
+    s = config["ssl"]
+    if s["epochs"] == 0:
+        return {"skipped": "[ssl] epochs = 0", "models": {}}
+    if len(data.unlabelled) < 2:
+        return {"skipped": "the data has fewer than 2 unlabelled crops, so SimCLR pretraining was skipped", "models": {}}
+    t = time.perf_counter()
+    print(f"(b+) SimCLR self-supervised pretraining on {len(data.unlabelled)} unlabelled crops")
+    est = ContrastiveEmbedding(
+        depth=s["depth"], width=s["width"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
+        temperature=s["temperature"], proj_dim=s["proj_dim"], shift=s["shift"], bf16=use_bf16(s["bf16"], device),
+        channels_last=s["channels_last"], seed=seed, device=device, progress=progress,
+    ).fit(data.unlabelled)
+    model = {"estimator": est, "features": est.transform(data.labelled), "history": est.history_,
+             "seconds": time.perf_counter() - t, "n_params": count_params(est.encoder_)[0],
+             "feature_dim": est.feature_dim_}
+    return {"skipped": None, "models": {"SimCLR": model}}
+
+
 # =============================================================================================
 # (c) Simple classifiers on the codes, and honest baselines
 # =============================================================================================
 def build_representations(
-    data: AssignmentData, ae: dict[str, Any], config: dict[str, Any], splits: list, seed: int
+    data: AssignmentData, ae: dict[str, Any], ssl: dict[str, Any], config: dict[str, Any], splits: list, seed: int
 ) -> dict[str, list[np.ndarray]]:
     """Representation name -> codes (N_labelled, D) of the labelled crops, one array per split.
 
-    The autoencoder codes and PCA fitted on the unlabelled crops do not depend on the split (no
-    labels used); without unlabelled crops, PCA is fitted on each split's training crops.
+    The autoencoder codes, the SimCLR features and PCA fitted on the unlabelled crops do not depend
+    on the split (no labels used); without unlabelled crops, PCA is fitted on each split's training crops.
     """
     pixels = to_tensor(data.labelled).reshape(len(data.labels), -1).numpy()
     reps: dict[str, list[np.ndarray]] = {}
     for name, m in ae["models"].items():
         reps[f"{name} codes"] = [m["codes"]] * len(splits)
+    for name, m in ssl["models"].items():
+        reps[f"{name} features"] = [m["features"]] * len(splits)
     if config["probes"]["pca"]:
         unl = to_tensor(data.unlabelled).reshape(len(data.unlabelled), -1).numpy() if len(data.unlabelled) else None
         for dim in grid.code_dims(config):
@@ -345,8 +371,9 @@ def best_of(records: dict[str, dict[str, Any]]) -> str | None:
     return max(records, key=lambda n: (float(np.mean(records[n]["accuracy"])), float(np.mean(records[n]["macro_f1"]))))
 
 
-def save_models(run_dir: Path, data: AssignmentData, cnn: dict, ae: dict, config: dict, seed: int) -> dict[str, Any]:
-    """The best CNN (``model.safetensors``, trained on split 0) and each autoencoder, with their metadata."""
+def save_models(run_dir: Path, data: AssignmentData, cnn: dict, ae: dict, ssl: dict, config: dict,
+                seed: int) -> dict[str, Any]:
+    """The best CNN (``model.safetensors``, trained on split 0), each autoencoder and the SimCLR encoder."""
     h, w = (int(s) for s in data.labelled.shape[1:])
     common = {
         "class_names": list(data.class_names[: data.n_classes]),
@@ -357,7 +384,7 @@ def save_models(run_dir: Path, data: AssignmentData, cnn: dict, ae: dict, config
         "seed": seed,
         "replearn_version": replearn.__version__,
     }
-    saved: dict[str, Any] = {"cnn": None, "autoencoders": {}}
+    saved: dict[str, Any] = {"cnn": None, "autoencoders": {}, "ssl": {}}
     best = best_of(cnn)
     if best is not None:
         rec = cnn[best]
@@ -372,6 +399,12 @@ def save_models(run_dir: Path, data: AssignmentData, cnn: dict, ae: dict, config
                 "trained_on": "the unlabelled crops; the labelled crops were its validation set"}
         save_model(m["estimator"].model_.cpu(), run_dir / file, meta)
         saved["autoencoders"][name] = file
+    for name, m in ssl["models"].items():
+        file = f"{name.lower()}-encoder.safetensors"
+        meta = {**common, "task": "encoder", "method": name, "feature_dim": m["feature_dim"],
+                "ssl": config["ssl"], "trained_on": "the unlabelled crops, without labels"}
+        save_model(m["estimator"].encoder_.cpu(), run_dir / file, meta)
+        saved["ssl"][name] = file
     return saved
 
 
@@ -394,7 +427,7 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
     return {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}
 
 
-def comparisons(cnn: dict, probes: dict, ae_names: list[str]) -> list[dict[str, Any]]:
+def comparisons(cnn: dict, probes: dict, ae_names: list[str], ssl_names: list[str] = ()) -> list[dict[str, Any]]:
     """The paired comparisons the report discusses, each with a sentence generated from the numbers."""
     out: list[dict[str, Any]] = []
 
@@ -430,7 +463,21 @@ def comparisons(cnn: dict, probes: dict, ae_names: list[str]) -> list[dict[str, 
         for other in others:
             if other in probes:
                 add("Bottleneck size (same classifier)", best_ae, rec, other, probes[other])
-    elif best_probe and not ae_names:
+    ssl_probes = {n: r for n, r in probes.items() if any(r["representation"] == f"{m} features" for m in ssl_names)}
+    best_ssl = best_of(ssl_probes)
+    if best_ssl:
+        rec = probes[best_ssl]
+        title = PROBE_TITLES[rec["probe"]]
+        same = {n: r for n, r in ae_probes.items() if r["probe"] == rec["probe"]}
+        if same:
+            ae_name = best_of(same)
+            add("SimCLR features vs autoencoder codes (same classifier)", best_ssl, rec, ae_name, probes[ae_name])
+        raw = f"{title} on raw pixels"
+        if raw in probes:
+            add("SimCLR features vs raw pixels (same classifier)", best_ssl, rec, raw, probes[raw])
+        if best_cnn:
+            add("Best CNN vs SimCLR features + simple classifier", best_cnn, cnn[best_cnn], best_ssl, rec)
+    if best_probe and not ae_names:
         raw = [n for n in probes if probes[n]["representation"] == "raw pixels"]
         pca = [n for n in probes if probes[n]["representation"].startswith("PCA")]
         if raw and pca:
@@ -440,8 +487,8 @@ def comparisons(cnn: dict, probes: dict, ae_names: list[str]) -> list[dict[str, 
 
 
 def assemble_metrics(
-    data: AssignmentData, splits: list, config: dict, args: argparse.Namespace, cnn: dict, ae: dict, probes: dict,
-    saved: dict, timing: dict, started: float, device: torch.device,
+    data: AssignmentData, splits: list, config: dict, args: argparse.Namespace, cnn: dict, ae: dict, ssl: dict,
+    probes: dict, saved: dict, timing: dict, started: float, device: torch.device,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON-ready numbers and strings."""
     counts = np.bincount(data.labels, minlength=data.n_classes).tolist()
@@ -455,6 +502,11 @@ def assemble_metrics(
                "history": {k: m["history"][k] for k in ("loss", "val_loss") if k in m["history"]},
                "val_mse": m["errors"]["mse"], "val_bce": m["errors"]["bce"], "seconds": m["seconds"]}
         for name, m in ae["models"].items()
+    }
+    ssl_out = {
+        name: {"feature_dim": m["feature_dim"], "n_params": m["n_params"], "epochs": len(m["history"].get("loss", [])),
+               "history": {"loss": m["history"]["loss"]}, "seconds": m["seconds"]}
+        for name, m in ssl["models"].items()
     }
     probe_out = {
         name: {"representation": rec["representation"], "probe": rec["probe"], **summarise(rec)}
@@ -486,11 +538,12 @@ def assemble_metrics(
         },
         "cnn": cnn_out,
         "autoencoder": {"skipped": ae["skipped"], "models": ae_out},
+        "ssl": {"skipped": ssl["skipped"], "models": ssl_out},
         "probes": probe_out,
         "probe_convergence_warnings": int(probes["convergence_warnings"]),
         "results": results,
         "best": {"cnn": best_cnn, "probe": best_probe, "overall": results[0]["name"] if results else None},
-        "comparisons": comparisons(cnn, probes["results"], list(ae["models"])),
+        "comparisons": comparisons(cnn, probes["results"], list(ae["models"]), list(ssl["models"])),
         "saved": saved,
         "timing": dict(timing),
         "environment": {
@@ -498,6 +551,7 @@ def assemble_metrics(
             "device": str(device), "torch_threads": torch.get_num_threads(),
             "bf16_cnn": use_bf16(config["cnn"]["bf16"], str(device)),
             "bf16_autoencoder": use_bf16(config["autoencoder"]["bf16"], str(device)),
+            "bf16_ssl": use_bf16(config["ssl"]["bf16"], str(device)),
         },
     }
 
@@ -560,10 +614,12 @@ def draw_figures(
     method = config["report"]["embedding"]
     label = {"tsne": "t-SNE", "isomap": "ISOMAP", "pca": "PCA"}[method]
     panels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    code_reps = [r for r in reps if r != "raw pixels"]
+    code_reps = [r for r in reps if r != "raw pixels" and not r.endswith(" features")]
     if code_reps:
         first = code_reps[0]
         panels[f"{first}, {label}"] = (embed_2d(method, reps[first][0], seed=seed)[0], data.labels)
+    for name in [r for r in reps if r.endswith(" features")]:
+        panels[f"{name}, {label}"] = (embed_2d(method, reps[name][0], seed=seed)[0], data.labels)
     for name, m in ae["models"].items():
         if m["code_dim"] == 2:
             panels[f"{name} codes (the 2-D code itself)"] = (m["codes"], data.labels)
