@@ -3,7 +3,8 @@
 Title: Assignment 1 -- CNN, autoencoder and simple classifiers on 400 labelled cell crops
 Description: (a) a CNN trained on 300 labelled crops, validated on 100; (b) a convolutional autoencoder
 trained on the unlabelled crops, validated on the 400 labelled ones; (c) simple classifiers on the
-autoencoder's codes of the labelled crops, same splits. An architecture grid (a TOML file) is run over
+autoencoder's codes of the labelled crops, same splits; beyond the lecture, (b+) a SimCLR encoder pretrained
+without labels on the unlabelled crops, whose features the classifiers of (c) also use. An architecture grid (a TOML file) is run over
 repeated stratified splits, and everything goes into one HTML + Markdown report.
 
 Why repeats: 100 validation images give about +-5 % accuracy noise, so a single split cannot tell two
@@ -19,7 +20,8 @@ like 40x40) are used as they are; other sizes are refused with one line (crop or
 Outputs in the run folder: ``report.html`` (figures embedded) and ``report.md``, ``metrics.json``
 (every number in the report), ``config.json`` (the resolved grid), ``model.safetensors`` + ``model.json``
 (the best CNN of the grid, trained on the first split; ``replearn predict --model RUN`` uses it),
-``autoencoder-d<k>.safetensors`` (+ ``.json``) per bottleneck size, and ``figures/*.png``.
+``autoencoder-d<k>.safetensors`` (+ ``.json``) per bottleneck size, ``simclr-encoder.safetensors`` (+ ``.json``)
+and ``figures/*.png``.
 """
 
 from __future__ import annotations
