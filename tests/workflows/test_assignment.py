@@ -187,6 +187,16 @@ def test_quick_run_pretrains_simclr_and_probes_its_features(quick_run):
     assert predict(encoder, to_tensor(data.labelled[:4])).shape == (4, 64)
 
 
+def test_saved_simclr_encoder_works_with_replearn_embed(quick_run, tmp_path):
+    npz = tmp_path / "crops.npz"
+    synthetic_aureus(6, 2, seed=3).save_npz(npz)
+    out = tmp_path / "features.csv"
+    assert main(["embed", "--model", str(quick_run / "simclr-encoder.safetensors"), str(npz), "--key", "labelled",
+                 "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 7 and len(lines[0].split(",")) == 1 + 64
+
+
 def test_file_from_replearn_synth_is_reported_as_synthetic(tmp_path, capsys):
     npz = tmp_path / "data.npz"
     assert main(["synth", "--out", str(npz), "--n-labelled", "24", "--n-unlabelled", "0"]) == 0
