@@ -70,7 +70,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         batch_size: int = 256,
         lr: float = 3e-3,
         weight_decay: float = 1e-4,
-        temperature: float = 0.2,
+        temperature: float = 0.5,
         proj_dim: int = 32,
         hidden: int = 128,
         shift: int = 3,
