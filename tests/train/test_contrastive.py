@@ -92,7 +92,7 @@ def view_retrieval(est: ContrastiveEmbedding, x: np.ndarray) -> float:
 
 def test_contrastive_embedding_learns_view_invariant_features():
     x = spots()
-    args = dict(depth=2, width=8, batch_size=32, shift=2, device="cpu", seed=0)
+    args = dict(depth=2, width=8, batch_size=32, shift=2, temperature=0.2, device="cpu", seed=0)
     est = ContrastiveEmbedding(epochs=30, **args)
     assert est.fit(x) is est
     feats = est.transform(x)
