@@ -300,7 +300,8 @@ def fit(
         model: any ``nn.Module``; parameters with ``requires_grad=False`` are not
             optimised and submodules with ``frozen = True`` stay in eval mode.
         train: ``(x, y)``: x float32 (N, C, H, W); y int64 classes (N,) for
-            ``cross_entropy`` or float targets of the output's shape (e.g. ``x``) otherwise.
+            ``cross_entropy`` or float targets of the output's shape (e.g. ``x``) otherwise; with
+            loss ``"model"`` the model returns per-sample losses (N,) and y only needs N rows.
         val: optional ``(x, y)`` evaluated after every epoch (``val_loss``, ``val_accuracy``).
         config: hyper-parameters (default :class:`TrainConfig()`).
         augment: optional ``f(x_batch, generator) -> x_batch`` applied to training
