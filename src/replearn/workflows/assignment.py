@@ -477,7 +477,7 @@ def comparisons(cnn: dict, probes: dict, ae_names: list[str], ssl_names: list[st
         raw = f"{title} on raw pixels"
         if raw in probes:
             add("SimCLR features vs raw pixels (same classifier)", best_ssl, rec, raw, probes[raw])
-        if best_cnn:
+        if best_cnn and best_ssl != best_probe:  # otherwise "best CNN vs best simple classifier" says it
             add("Best CNN vs SimCLR features + simple classifier", best_cnn, cnn[best_cnn], best_ssl, rec)
     if best_probe and not ae_names:
         raw = [n for n in probes if probes[n]["representation"] == "raw pixels"]
