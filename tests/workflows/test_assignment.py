@@ -359,3 +359,22 @@ def test_quick_run_with_few_labelled_crops_keeps_the_requested_split(tmp_path, c
     assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert "2 stratified splits of 18 train / 12 validation" in capsys.readouterr().out
     assert json.loads((out / "metrics.json").read_text())["protocol"]["n_val"] == 12
+
+
+def test_simclr_comparisons_are_not_repeated():
+    from replearn.workflows.assignment import comparisons
+
+    def rec(acc, **extra):
+        return {"accuracy": acc, "macro_f1": acc, **extra}
+
+    cnn = {"cnn d2 w16 p0.25": rec([0.80, 0.90, 0.85], point=grid.CnnPoint(2, 16, 0.25, False))}
+    ssl_best = {"logistic regression on SimCLR features": rec([0.70, 0.75, 0.72], representation="SimCLR features",
+                                                              probe="logreg"),
+                "logistic regression on raw pixels": rec([0.60, 0.62, 0.61], representation="raw pixels",
+                                                         probe="logreg")}
+    titles = [c["title"] for c in comparisons(cnn, ssl_best, [], ["SimCLR"])]
+    assert titles == ["Best CNN vs best simple classifier", "SimCLR features vs raw pixels (same classifier)"]
+    raw_best = {**ssl_best, "logistic regression on raw pixels": rec([0.74, 0.76, 0.75], representation="raw pixels",
+                                                                     probe="logreg")}
+    titles = [c["title"] for c in comparisons(cnn, raw_best, [], ["SimCLR"])]
+    assert "Best CNN vs SimCLR features + simple classifier" in titles
