@@ -4,6 +4,7 @@ from replearn.evaluate.compare import compare_sentence
 from replearn.evaluate.embeddings import METHODS as EMBEDDING_METHODS
 from replearn.evaluate.embeddings import NOTES as EMBEDDING_NOTES
 from replearn.evaluate.embeddings import embed_2d
+from replearn.evaluate.contrastive import ContrastiveEmbedding
 from replearn.evaluate.encoder import AutoEncoderEmbedding
 from replearn.evaluate.metrics import (
     classification_metrics,
@@ -17,6 +18,7 @@ from replearn.evaluate.report import Report
 
 __all__ = [
     "AutoEncoderEmbedding",
+    "ContrastiveEmbedding",
     "EMBEDDING_METHODS",
     "EMBEDDING_NOTES",
     "PROBES",

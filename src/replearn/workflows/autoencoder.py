@@ -31,7 +31,7 @@ COMMAND = "autoencoder"
 HELP = "lecture exercise 2: autoencoder to 2-D codes; scatter, reconstructions, k-NN, trustworthiness"
 EXAMPLES = """\
 examples:
-  replearn autoencoder                          # MNIST, the default recipe, ~15 minutes on 2 cores
+  replearn autoencoder                          # MNIST, the default recipe, about 11 minutes on 2 cores
   replearn autoencoder --compare                # + PCA, t-SNE and ISOMAP on the same images
   replearn autoencoder --dataset fashion --epochs 20
   replearn autoencoder --dataset data.npz       # the assignment's crops: trained on 'unlabelled'
