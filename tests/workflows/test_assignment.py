@@ -264,6 +264,15 @@ def test_class_with_one_example_exits_2_in_one_line(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_ssl_depth_too_deep_for_the_crops_is_refused_before_any_work(tmp_path, capsys):
+    cfg = write_config(tmp_path, "[ssl]\ndepth = 7\n")
+    out = tmp_path / "run"
+    assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "[ssl] depth = 7 halves 40x40 crops" in err and "at most 5" in err, err
+    assert not out.exists()
+
+
 def test_crops_of_an_unusable_size_are_refused_in_one_line(tmp_path, capsys):
     data = synthetic_aureus(30, 10, seed=0, size=42)
     npz = tmp_path / "big.npz"

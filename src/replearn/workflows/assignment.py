@@ -167,6 +167,12 @@ def check_sizes(data: AssignmentData, config: dict[str, Any], points: list[grid.
                 f"[cnn] depth = {p.depth} halves {h}x{w} crops {p.depth} times, below 1 pixel; "
                 f"allowed depth for these crops: at most {int(np.log2(min(h, w)))}"
             )
+    ssl_depth = config["ssl"]["depth"]
+    if config["ssl"]["epochs"] and min(h, w) < 2**ssl_depth:
+        raise ReplearnError(
+            f"[ssl] depth = {ssl_depth} halves {h}x{w} crops {ssl_depth} times, below 1 pixel; "
+            f"allowed depth for these crops: at most {int(np.log2(min(h, w)))} (or [ssl] epochs = 0)"
+        )
 
 
 def say_data(data: AssignmentData, splits: list, run_dir: Path) -> None:
