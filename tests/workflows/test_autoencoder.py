@@ -122,13 +122,19 @@ def test_compare_on_toy_clusters(tmp_path, capsys):
     assert "SYNTHETIC DATA" in (out / "report.md").read_text()
 
 
-def test_denoising_run_records_its_corruption(tmp_path):
+def toy_run(tmp_path, *options: str):
+    """``replearn autoencoder`` on a small SYNTHETIC npz with two tiny blocks and the given options; the run folder."""
     data = tmp_path / "toy.npz"
     toy_npz(data, n_labelled=40, n_unlabelled=64)
     out = tmp_path / "run"
-    argv = ["autoencoder", "--dataset", str(data), "--noise", "0.3", "--epochs", "2", "--batch-size", "32",
-            "--blocks", "4/4", "--out", str(out), "--no-progress", "--device", "cpu"]
+    argv = ["autoencoder", "--dataset", str(data), *options, "--batch-size", "32", "--blocks", "4/4",
+            "--out", str(out), "--no-progress", "--device", "cpu"]
     assert main(argv) == 0
+    return out
+
+
+def test_denoising_run_records_its_corruption(tmp_path):
+    out = toy_run(tmp_path, "--noise", "0.3", "--epochs", "2")
     config = json.loads((out / "config.json").read_text())
     assert (config["noise"], config["noise_kind"]) == (0.3, "gaussian")
     note = "denoising: inputs corrupted by Gaussian noise sigma 0.3, clean targets"
@@ -139,12 +145,7 @@ def test_denoising_run_records_its_corruption(tmp_path):
 
 
 def test_layerwise_run_records_its_stages(tmp_path):
-    data = tmp_path / "toy.npz"
-    toy_npz(data, n_labelled=40, n_unlabelled=64)
-    out = tmp_path / "run"
-    argv = ["autoencoder", "--dataset", str(data), "--layerwise", "2", "--epochs", "1", "--batch-size", "32",
-            "--blocks", "4/4", "--out", str(out), "--no-progress", "--device", "cpu"]
-    assert main(argv) == 0
+    out = toy_run(tmp_path, "--layerwise", "2", "--epochs", "1")
     assert json.loads((out / "config.json").read_text())["layerwise_epochs"] == 2
     metrics = json.loads((out / "metrics.json").read_text())
     stages = metrics["layerwise"]
