@@ -435,7 +435,7 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
     return {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}
 
 
-def comparisons(cnn: dict, probes: dict, ae_names: list[str], ssl_names: list[str] = ()) -> list[dict[str, Any]]:
+def comparisons(cnn: dict, probes: dict, ae_names: list[str], ssl_names: list[str]) -> list[dict[str, Any]]:
     """The paired comparisons the report discusses, each with a sentence generated from the numbers."""
     out: list[dict[str, Any]] = []
 
