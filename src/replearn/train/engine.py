@@ -2,7 +2,8 @@
 
 Every workflow trains through :func:`fit`. Data arrive as tensors already in
 memory and are batched by slicing (see :mod:`replearn.train.batching`); the
-run is deterministic on the CPU for a given seed, and a run resumed from its
+run is deterministic on the CPU for a given seed and number of threads (other
+thread counts sum in another order and drift apart), and a run resumed from its
 checkpoint ends bit-identical to an uninterrupted one.
 """
 
