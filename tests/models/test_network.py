@@ -85,3 +85,20 @@ def test_autoencoder_on_40x40_and_bad_sizes():
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     with pytest.raises(ReplearnError, match="divisible by 4"):
         conv_autoencoder((1, 30, 30))
+
+
+def test_autoencoder_hidden_dense_layers_are_mirrored():
+    plain, deep = conv_autoencoder(), conv_autoencoder(hidden=(64, 16))
+    assert plain.encoder.layer_names[-2:] == ["flatten_1", "features"]  # the lecture's: flatten -> Dense(2)
+    assert deep.encoder.layer_names[-8:] == ["flatten_1", "dense_1", "relu_6", "bn_6", "dense_2", "relu_7", "bn_7", "features"]
+    assert deep.encoder.get_layer("dense_1").out_features == 64 and deep.encoder.get_layer("features").in_features == 16
+    # decoder: 2 -> 16 -> 64 -> 8*7*7, then the lecture's convolutions
+    assert [deep.decoder.get_layer(f"dense_{i}").out_features for i in (1, 2, 3)] == [16, 64, 8 * 7 * 7]
+    x = torch.rand(3, 1, 28, 28)
+    assert deep.encode(x).shape == (3, 2) and deep(x).shape == x.shape
+    extra = (72 * 64 + 64 + 2 * 64 + 64 * 16 + 16 + 2 * 16 + 16 * 2 + 2 - (72 * 2 + 2)) \
+        + (2 * 16 + 16 + 2 * 16 + 16 * 64 + 64 + 2 * 64 + 64 * 392 + 392 - (2 * 392 + 392))
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(deep) - n(plain) == extra
+    with pytest.raises(ReplearnError, match="hidden dense widths must be positive"):
+        conv_autoencoder(hidden=(0,))

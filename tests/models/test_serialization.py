@@ -24,13 +24,14 @@ def test_round_trip_restores_identical_outputs(tmp_path):
     assert torch.equal(model(x), loaded(x))
 
 
-def test_autoencoder_round_trip(tmp_path):
-    ae = conv_autoencoder()
+@pytest.mark.parametrize("hidden", [(), (32,)])
+def test_autoencoder_round_trip(tmp_path, hidden):
+    ae = conv_autoencoder(hidden=hidden)
     save_model(ae, tmp_path / "ae.safetensors")
     loaded, _ = load_model(tmp_path / "ae.safetensors")
     x = torch.rand(2, 1, 28, 28)
     ae.eval()
-    assert torch.equal(ae.encode(x), loaded.encode(x))
+    assert torch.equal(ae.encode(x), loaded.encode(x)) and torch.equal(ae(x), loaded(x))
 
 
 def test_mismatched_architecture_names_first_layer_and_shapes(tmp_path):

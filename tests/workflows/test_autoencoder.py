@@ -157,6 +157,15 @@ def test_layerwise_run_records_its_stages(tmp_path):
     assert "Greedy layer-wise pretraining" in report and "stage 3: flatten_1, features (4x5x5 -> 2)" in report
 
 
+def test_hidden_dense_layers_run_saves_a_reloadable_model(tmp_path):
+    out = toy_run(tmp_path, "--hidden", "8", "--epochs", "1")
+    assert json.loads((out / "config.json").read_text())["hidden"] == [8]
+    est = AutoEncoderEmbedding.from_pretrained(out)
+    assert est.model_.encoder.get_layer("dense_1").out_features == 8
+    labelled = np.load(tmp_path / "toy.npz", allow_pickle=False)["labelled"]
+    assert est.transform(labelled).shape == (len(labelled), 2)
+
+
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     cases = [
         (["--dataset", str(tmp_path / "missing.npz")], "missing.npz"),
@@ -166,6 +175,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
         (["--noise", "-0.1"], "noise"),
         (["--noise", "1", "--noise-kind", "dropout"], "[0, 1)"),
         (["--layerwise", "-1"], "layerwise"),
+        (["--hidden", "64,x"], "--hidden"),
     ]
     for extra, needle in cases:
         assert main(["autoencoder", "--quick", "--out", str(tmp_path / "r"), *extra]) == 2

@@ -53,6 +53,8 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
             further as a copy; adopted as is when ``epochs=0``).
         code_dim: size of the code (the ``features`` layer); ignored for a prebuilt model.
         blocks: encoder convolution widths per pooling block; ignored for a prebuilt model.
+        hidden: dense widths between the convolutions and the code, mirrored in the decoder
+            (default none, the lecture's network); ignored for a prebuilt model.
         epochs: passes over ``X``; 0 only with a prebuilt ``model`` (no training).
         batch_size: images per step.
         lr: peak learning rate.
@@ -88,6 +90,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         model: str | AutoEncoder = "conv_autoencoder",
         code_dim: int = 2,
         blocks: Sequence[Sequence[int]] = LECTURE_AE_BLOCKS,
+        hidden: Sequence[int] = (),
         epochs: int = 10,
         batch_size: int = 256,
         lr: float = 3e-3,
@@ -109,6 +112,7 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         self.model = model
         self.code_dim = code_dim
         self.blocks = blocks
+        self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -156,7 +160,8 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
             )
         seed_everything(self.seed)
         blocks = tuple(tuple(int(w) for w in b) for b in self.blocks)
-        built = create_model(self.model, input_shape=input_shape, code_dim=int(self.code_dim), blocks=blocks)
+        extra = {"hidden": tuple(int(n) for n in self.hidden)} if len(self.hidden) else {}
+        built = create_model(self.model, input_shape=input_shape, code_dim=int(self.code_dim), blocks=blocks, **extra)
         if not isinstance(built, AutoEncoder):
             raise ReplearnError(
                 f"AutoEncoderEmbedding: model {self.model!r} builds a {type(built).__name__}, not an AutoEncoder"

@@ -58,6 +58,7 @@ def conv_autoencoder(
     input_shape: Sequence[int] = (1, 28, 28),
     code_dim: int = 2,
     blocks: Sequence[Sequence[int]] = LECTURE_AE_BLOCKS,
+    hidden: Sequence[int] = (),
     bn_momentum: float = 0.1,
     bn_eps: float = 1e-5,
     init: str = "glorot",
@@ -70,6 +71,8 @@ def conv_autoencoder(
     with upsampling between blocks, and a final 1-filter sigmoid convolution.
     With the defaults on 28x28 this is exactly the lecture's suggestion
     (32 | 32, 16 | 16, 8 -> 2 -> 8*7*7 -> 8, 16 | 16, 32 | 32 -> 1).
+    ``hidden`` adds dense layers (ReLU, BatchNorm) between the flattened convolutions
+    and the code, mirrored in the decoder (the lecture's network has none).
     """
     c, h, w = (int(d) for d in input_shape)
     k = len(blocks)
@@ -81,10 +84,14 @@ def conv_autoencoder(
     encoder_spec: list[str] = []
     for block in blocks:
         encoder_spec += _conv_block(block) + ["maxpool"]
-    encoder_spec += ["flatten", f"dense {int(code_dim)} as features"]
+    if any(int(n) < 1 for n in hidden):
+        raise ReplearnError(f"autoencoder hidden dense widths must be positive, got {list(hidden)}")
+    dense_block = lambda n: [f"dense {int(n)}", "relu", "bn"]  # noqa: E731
+    encoder_spec += ["flatten"] + [e for n in hidden for e in dense_block(n)] + [f"dense {int(code_dim)} as features"]
     last = int(blocks[-1][-1])
     hs, ws = h // step, w // step
-    decoder_spec = [f"dense {last * hs * ws}", "relu", f"reshape {last} {hs} {ws}"]
+    decoder_spec = [e for n in reversed(hidden) for e in dense_block(n)]
+    decoder_spec += [f"dense {last * hs * ws}", "relu", f"reshape {last} {hs} {ws}"]
     reversed_blocks = [list(reversed(b)) for b in reversed(blocks)]
     for i, block in enumerate(reversed_blocks):
         decoder_spec += _conv_block(block)

@@ -41,7 +41,7 @@ examples:
   replearn autoencoder --config ae.toml         # any key of the defaults below, as TOML
   replearn autoencoder --quick                  # small subsets, 2 epochs: under a minute
 
-Config keys (TOML file or flags): dataset, model, code_dim, blocks, epochs,
+Config keys (TOML file or flags): dataset, model, code_dim, blocks, hidden, epochs,
 batch_size, lr, optimizer, schedule, weight_decay, loss, noise, noise_kind, layerwise_epochs, bf16, channels_last,
 include_labelled, compare_ref, compare_queries. The resolved config is saved
 as config.json in the run folder.
@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "conv_autoencoder",
     "code_dim": 2,
     "blocks": [[32], [32, 16], [16, 8]],
+    "hidden": [],  # dense widths between the convolutions and the code (the lecture's network has none)
     "epochs": 40,
     "batch_size": 128,
     "lr": 0.01,
@@ -102,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--code-dim", type=int, help=f"size of the code (default: {DEFAULTS['code_dim']})")
     parser.add_argument("--blocks", metavar="W/W,W/...", help="encoder conv widths: blocks split by '/', widths by ',' "
                         "(default: 32/32,16/16,8, the lecture's); the decoder mirrors them")
+    parser.add_argument("--hidden", metavar="W,W", help="dense layers (ReLU, BatchNorm) between the convolutions and "
+                        "the code, e.g. 128; the decoder mirrors them (default: none, the lecture's network)")
     parser.add_argument("--model", help="registered autoencoder builder (default: conv_autoencoder)")
     parser.add_argument("--batch-size", type=int, help=f"images per step (default: {DEFAULTS['batch_size']})")
     parser.add_argument("--lr", type=float, help=f"peak learning rate (default: {DEFAULTS['lr']})")
@@ -140,6 +143,17 @@ def parse_blocks(text: str) -> list[list[int]]:
     return blocks
 
 
+def parse_widths(text: str) -> list[int]:
+    """``"128,32"`` -> ``[128, 32]``; ``""`` -> ``[]``."""
+    try:
+        widths = [int(w) for w in text.split(",")] if text.strip() else []
+    except ValueError:
+        raise ReplearnError(f"--hidden {text!r}: expected dense widths like 128 or 256,64") from None
+    if any(w < 1 for w in widths):
+        raise ReplearnError(f"--hidden {text!r}: widths must be positive integers")
+    return widths
+
+
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults (with --quick's), then the TOML file, then the flags; checked once."""
     from replearn.config import resolve
@@ -148,7 +162,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     defaults = {**DEFAULTS, **(QUICK if args.quick else {})}
     overrides = {
         "dataset": args.dataset, "epochs": args.epochs, "code_dim": args.code_dim, "model": args.model,
-        "blocks": parse_blocks(args.blocks) if args.blocks else None, "batch_size": args.batch_size, "lr": args.lr,
+        "blocks": parse_blocks(args.blocks) if args.blocks else None,
+        "hidden": parse_widths(args.hidden) if args.hidden is not None else None, "batch_size": args.batch_size, "lr": args.lr,
         "optimizer": args.optimizer, "schedule": args.schedule, "loss": args.loss, "noise": args.noise,
         "noise_kind": args.noise_kind, "layerwise_epochs": args.layerwise, "bf16": args.bf16,
         "channels_last": args.channels_last, "include_labelled": args.include_labelled,
@@ -357,6 +372,7 @@ def run(args: argparse.Namespace) -> int:
     # ------------------------------------------------------------------------- Build and train the model
     est = AutoEncoderEmbedding(
         model=cfg["model"], code_dim=cfg["code_dim"], blocks=tuple(tuple(b) for b in cfg["blocks"]),
+        hidden=tuple(cfg["hidden"]),
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], optimizer=cfg["optimizer"],
         schedule=cfg["schedule"], weight_decay=cfg["weight_decay"], loss=cfg["loss"], noise=cfg["noise"],
         noise_kind=cfg["noise_kind"], layerwise_epochs=cfg["layerwise_epochs"], bf16=cfg["bf16"],
