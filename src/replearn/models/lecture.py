@@ -53,6 +53,10 @@ def _conv_block(widths: Sequence[int]) -> list[str]:
     return out
 
 
+def _dense_blocks(widths: Sequence[int]) -> list[str]:
+    return [e for n in widths for e in (f"dense {int(n)}", "relu", "bn")]
+
+
 @register_model
 def conv_autoencoder(
     input_shape: Sequence[int] = (1, 28, 28),
@@ -86,11 +90,10 @@ def conv_autoencoder(
         encoder_spec += _conv_block(block) + ["maxpool"]
     if any(int(n) < 1 for n in hidden):
         raise ReplearnError(f"autoencoder hidden dense widths must be positive, got {list(hidden)}")
-    dense_block = lambda n: [f"dense {int(n)}", "relu", "bn"]  # noqa: E731
-    encoder_spec += ["flatten"] + [e for n in hidden for e in dense_block(n)] + [f"dense {int(code_dim)} as features"]
+    encoder_spec += ["flatten"] + _dense_blocks(hidden) + [f"dense {int(code_dim)} as features"]
     last = int(blocks[-1][-1])
     hs, ws = h // step, w // step
-    decoder_spec = [e for n in reversed(hidden) for e in dense_block(n)]
+    decoder_spec = _dense_blocks(list(reversed(hidden)))
     decoder_spec += [f"dense {last * hs * ws}", "relu", f"reshape {last} {hs} {ws}"]
     reversed_blocks = [list(reversed(b)) for b in reversed(blocks)]
     for i, block in enumerate(reversed_blocks):
