@@ -181,6 +181,19 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
         assert main(["autoencoder", "--quick", "--out", str(tmp_path / "r"), *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and needle in err, err
+    for toml, needle in [('hidden = ["a"]', "hidden: expected a list of positive integers"),
+                         ("hidden = [0]", "hidden: expected"), ('blocks = [["a"]]', "blocks: expected"),
+                         ("blocks = []", "blocks: expected"),
+                         ("blocks = [[4], [4], [4], [4]]", "4 pooling blocks needs image sizes divisible by 8, got 20x20")]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(toml + "\n")
+        data = tmp_path / "toy.npz"  # 20x20 crops: the network is checked against them once they are read
+        toy_npz(data, n_labelled=40, n_unlabelled=64)
+        argv = ["autoencoder", "--dataset", str(data), "--config", str(bad), "--out", str(tmp_path / "r")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and needle in err, err
+    assert not (tmp_path / "r").exists()  # every mistake above is refused before any run folder is made
     config = tmp_path / "ae.toml"
     config.write_text("epoch = 3\n")
     assert main(["autoencoder", "--quick", "--config", str(config), "--out", str(tmp_path / "r")]) == 2

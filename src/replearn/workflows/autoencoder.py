@@ -154,6 +154,14 @@ def parse_widths(text: str) -> list[int]:
     return widths
 
 
+def _width_lists(value: Any, allow_empty: bool = False) -> bool:
+    """True when ``value`` is a non-empty list of lists of positive integers (inner lists non-empty unless allowed)."""
+    def width(w: Any) -> bool:
+        return isinstance(w, int) and not isinstance(w, bool) and w > 0
+    return (isinstance(value, list) and len(value) > 0
+            and all(isinstance(b, list) and (allow_empty or b) and all(width(w) for w in b) for b in value))
+
+
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults (with --quick's), then the TOML file, then the flags; checked once."""
     from replearn.config import resolve
@@ -175,6 +183,11 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("epochs", "code_dim", "batch_size", "compare_ref", "compare_queries"):
         if cfg[key] < 1:
             raise ReplearnError(f"{key.replace('_', '-')}: expected a positive integer, got {cfg[key]}")
+    if not _width_lists(cfg["blocks"]):
+        raise ReplearnError(f"blocks: expected a non-empty list of non-empty lists of positive integers, "
+                            f"e.g. [[32], [32, 16], [16, 8]]; got {cfg['blocks']!r}")
+    if not _width_lists([cfg["hidden"]], allow_empty=True):
+        raise ReplearnError(f"hidden: expected a list of positive integers, e.g. [128] (or [] for none); got {cfg['hidden']!r}")
     if cfg["layerwise_epochs"] < 0:
         raise ReplearnError(f"layerwise: expected an integer >= 0 (epochs per stage; 0 is off), got {cfg['layerwise_epochs']}")
     if cfg["loss"] not in ("bce", "mse"):
@@ -197,6 +210,15 @@ def layerwise_note(cfg: dict[str, Any]) -> str:
     if not cfg["layerwise_epochs"]:
         return ""
     return f"; after greedy layer-wise pretraining of the encoder, {cfg['layerwise_epochs']} epoch{'s' if cfg['layerwise_epochs'] != 1 else ''} per stage"
+
+
+def check_network(cfg: dict[str, Any], image_shape: tuple[int, ...]) -> None:
+    """Build the configured network for images of ``image_shape`` (H, W); raise its one-line error if it cannot be."""
+    from replearn.models import create_model
+
+    extra = {"hidden": tuple(cfg["hidden"])} if cfg["hidden"] else {}
+    create_model(cfg["model"], input_shape=(1, *image_shape), code_dim=cfg["code_dim"],
+                 blocks=tuple(tuple(b) for b in cfg["blocks"]), **extra)
 
 
 # ----------------------------------------------------------------------------- Prepare the data
@@ -363,6 +385,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = resolve_config(args)
     data = prepare_data(cfg, args)
+    check_network(cfg, data.train.shape[1:])  # a network that cannot take these images fails before any file is written
     run_dir = make_run_dir(args.out, COMMAND)
     save_json(run_dir / "config.json", {**cfg, "seed": args.seed, "quick": args.quick, "device": args.device})
     kind = "SYNTHETIC " if data.synthetic else ""
