@@ -16,7 +16,20 @@ def test_every_workflow_has_the_common_options():
     assert set(sub.choices) == {m.COMMAND for m in WORKFLOWS}
     for name, p in sub.choices.items():
         opts = {o for a in p._actions for o in a.option_strings}
-        assert {"--out", "--seed", "--data-dir", "--quick", "--debug"} <= opts, name
+        assert {"--out", "--debug"} <= opts, name
+    trains = {"fashion", "transfer", "autoencoder", "assignment"}
+    for name in trains:
+        opts = {o for a in sub.choices[name]._actions for o in a.option_strings}
+        assert {"--seed", "--data-dir", "--quick", "--device", "--ddp", "--no-progress"} <= opts, name
+
+
+def test_help_lists_only_the_options_a_command_uses():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in ("synth", "embed", "predict"):
+        opts = {o for a in sub.choices[name]._actions for o in a.option_strings}
+        assert not {"--data-dir", "--ddp"} & opts, name
+    synth = {o for a in sub.choices["synth"]._actions for o in a.option_strings}
+    assert "--device" not in synth and "--quick" in synth
 
 
 def test_help_lists_workflows(capsys):
@@ -69,7 +82,7 @@ def test_python_dash_m_entry_point():
 def test_ddp_without_torchrun_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
-    assert main(["synth", "--quick", "--ddp", "--out", str(tmp_path / "s.npz")]) == 2
+    assert main(["fashion", "--quick", "--ddp", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "torchrun --nproc-per-node N -m replearn <workflow> --ddp" in err and err.count("\n") == 1
-    assert not (tmp_path / "s.npz").exists()
+    assert not (tmp_path / "run").exists()

@@ -9,6 +9,7 @@ stderr and exit with code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import Sequence
 
@@ -66,9 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=getattr(module, "EXAMPLES", None),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.add_arguments(p)
-        add_common_arguments(p, getattr(module, "OUT_HELP", None))
-        p.set_defaults(_run=module.run, _module=module)
+        if hasattr(module, "Config"):
+            from replearn.workflows import _run
+
+            _run.add_arguments(p, module)
+            p.set_defaults(_run=functools.partial(_run.main, module), _module=module)
+        else:
+            module.add_arguments(p)
+            add_common_arguments(p, getattr(module, "OUT_HELP", None))
+            p.set_defaults(_run=module.run, _module=module)
     return parser
 
 
@@ -82,11 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.ddp:
+        if getattr(args, "ddp", False):
             _start_distributed(args)
         result = args._run(args)
     except ReplearnError as exc:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"replearn {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"replearn {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
-        if args.ddp:
+        if getattr(args, "ddp", False):
             from replearn.train.distributed import shutdown
 
             shutdown()
@@ -114,7 +121,8 @@ def _start_distributed(args: argparse.Namespace) -> None:
     from replearn.utils.rundir import make_run_dir
 
     init_from_env()
-    if args.out is None and not getattr(args._module, "OUT_HELP", None):
+    if args.out is None and getattr(args._module, "OUTPUT", "folder") == "folder" \
+            and not getattr(args._module, "OUT_HELP", None):
         args.out = broadcast_text(str(make_run_dir(None, args.command)) if is_main_process() else "")
     if not is_main_process():
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process

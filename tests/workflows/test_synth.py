@@ -52,7 +52,8 @@ def test_options_match_the_python_api(tmp_path):
 def test_default_name_and_folder_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["synth", "--quick", "--n-unlabelled", "0"]) == 0
-    assert (tmp_path / "synthetic_aureus.npz").is_file()
+    made = list(tmp_path.glob("runs/synth-*/synthetic_aureus.npz"))
+    assert len(made) == 1, "the default is a new run folder under runs/, as every workflow's"
     folder = tmp_path / "sub"
     folder.mkdir()
     assert main(["synth", "--quick", "--n-unlabelled", "0", "--out", str(folder)]) == 0

@@ -118,3 +118,10 @@ def stratified_split(labels: np.ndarray, n_val: int | float, seed: int = 0) -> t
             leaves a side without one example per class.
     """
     return next(repeated_stratified_splits(labels, n_val, 1, seed))
+
+
+def seeded_subset(n: int, k: int, seed: int) -> np.ndarray:
+    """Sorted seeded random subset of ``k`` of ``range(n)`` (all of it when ``k >= n``)."""
+    if k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, k, replace=False))

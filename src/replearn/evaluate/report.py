@@ -12,12 +12,20 @@ from typing import Sequence
 from replearn.utils.atomic import write_text
 
 
+def _locate(path: Path, root: Path | None) -> Path:
+    """A figure's file: ``path`` relative to the report's folder when it is there, else as given."""
+    if root is not None and not path.is_absolute() and (Path(root) / path).is_file():
+        return Path(root) / path
+    return path
+
+
 @dataclass
 class Report:
     """Collect headings, paragraphs, tables and figures; write ``<name>.md`` and ``<name>.html``.
 
-    Figures are PNG files already in (or below) the output folder; the HTML
-    embeds them so it can be handed in as a single file.
+    Figures are PNG files already in (or below) the output folder, named by
+    their path or by their path relative to that folder; the HTML embeds them
+    so it can be handed in as a single file.
     """
 
     title: str
@@ -64,13 +72,13 @@ class Report:
                 out.append("")
             elif kind == "figure":
                 path, caption = value
-                rel = os.path.relpath(path, root)
+                rel = os.path.relpath(_locate(path, root), root)
                 out += [f"![{caption}]({rel})", "", f"*{caption}*" if caption else "", ""]
             elif kind == "code":
                 out += ["```", str(value), "```", ""]
         return "\n".join(out).rstrip() + "\n"
 
-    def to_html(self) -> str:
+    def to_html(self, root: Path | None = None) -> str:
         esc = html.escape
         out = [
             "<!DOCTYPE html>",
@@ -100,7 +108,8 @@ class Report:
                 out.append("</table>")
             elif kind == "figure":
                 path, caption = value
-                data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+                file = _locate(path, root)
+                data = base64.b64encode(file.read_bytes()).decode("ascii")
                 out.append(
                     f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
                     f"<figcaption>{esc(caption)}</figcaption></figure>"
@@ -114,5 +123,5 @@ class Report:
         """Write ``<out_dir>/<name>.md`` and ``<out_dir>/<name>.html`` atomically; return both paths."""
         out_dir = Path(out_dir)
         md = write_text(out_dir / f"{name}.md", self.to_markdown(out_dir))
-        page = write_text(out_dir / f"{name}.html", self.to_html())
+        page = write_text(out_dir / f"{name}.html", self.to_html(out_dir))
         return md, page

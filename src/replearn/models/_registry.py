@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from torch import nn
@@ -28,7 +29,12 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name`` with keyword overrides (the only way in)."""
     if name not in _MODELS:
         raise ReplearnError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    builder = _MODELS[name]
+    accepted = list(inspect.signature(builder).parameters)
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise ReplearnError(f"model {name!r}: unknown keyword {unknown[0]!r}; it accepts: {', '.join(accepted)}")
     try:
-        return _MODELS[name](**kwargs)
+        return builder(**kwargs)
     except TypeError as exc:
         raise ReplearnError(f"model {name!r}: {exc}") from None

@@ -1,5 +1,6 @@
 """Training: one :func:`fit` for every workflow, plus ``evaluate``/``predict`` helpers."""
 
+from replearn.train._device import BF16_SETTINGS, bf16_enabled
 from replearn.train.batching import epoch_generator, epoch_permutation, iter_batches, num_batches
 from replearn.train.callbacks import Callback, EarlyStopping
 from replearn.train.checkpoint import CHECKPOINT_NAME, checkpoint_path, load_checkpoint, save_checkpoint
@@ -10,6 +11,8 @@ from replearn.train.losses import make_loss
 from replearn.train.predict import evaluate, predict
 
 __all__ = [
+    "BF16_SETTINGS",
+    "bf16_enabled",
     "CHECKPOINT_NAME",
     "Callback",
     "EarlyStopping",

@@ -47,6 +47,24 @@ def bf16_native(device_type: str) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+BF16_SETTINGS = ("auto", "on", "off")
+"""The one bf16 convention: ``auto`` (where the device computes bf16 natively), ``on`` (wherever autocast works), ``off``."""
+
+
+def bf16_enabled(setting: str | bool, device_type: str) -> bool:
+    """Whether a bf16 ``setting`` (``"auto"``, ``"on"``, ``"off"``; True/False mean on/off) turns autocast on.
+
+    ``auto`` is on where bf16 is native (:func:`bf16_native`), where it is faster than float32;
+    ``on`` wherever bf16 autocast works (:func:`bf16_supported`).
+    """
+    setting = {True: "on", False: "off"}.get(setting, setting) if isinstance(setting, bool) else setting
+    if setting == "auto":
+        return bf16_native(device_type)
+    if setting == "on":
+        return bf16_supported(device_type)
+    return False
+
+
 def resolve_bf16(requested: bool, device: torch.device) -> bool:
     """Return whether to use bf16 autocast; warn and fall back when asked for but unsupported."""
     if not requested:
