@@ -362,8 +362,10 @@ def _help(f: dataclasses.Field, default: Any) -> str:
     text = f.metadata.get("help", "")
     if "default" in text or f.metadata.get("required") or f.metadata.get("positional"):
         return text
-    if isinstance(default, bool):
-        shown = "on" if default else "off"
+    if default is False:
+        return text
+    if default is True:
+        shown = "on"
     elif default in (None, [], {}):
         return text
     else:
@@ -375,7 +377,7 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
     """The flags of ``module``'s Config fields, plus the harness's options."""
     base = module.Config()
     quick = getattr(module, "QUICK", {})
-    own = parser.add_argument_group("options")
+    own = parser.add_argument_group(f"{module.COMMAND} options")
     common = parser.add_argument_group("common options")
     common_names = {"seed", "device", "data_dir", "quick", "progress"}
     for f in _fields(module):
@@ -385,7 +387,8 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
         default = getattr(base, f.name)
         help_text = _help(f, default)
         if f.name in quick and not isinstance(default, bool):
-            help_text += f"; {_show(quick[f.name])} with --quick"
+            extra = f"{_show(quick[f.name])} with --quick"
+            help_text = help_text[:-1] + f"; {extra})" if help_text.endswith(")") else f"{help_text} ({extra})"
         group = common if f.name in common_names else own
         if meta.get("positional"):
             group.add_argument(f.name, help=help_text, metavar=meta.get("metavar"))
@@ -396,6 +399,10 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
                                default=None, help=help_text)
             group.add_argument("--no-" + flag_name(f)[2:], dest=f.name, action="store_const", const="off",
                                help=argparse.SUPPRESS)
+            continue
+        if default is False:  # a switch: --compare (and a hidden --no-compare to undo a config file's true)
+            group.add_argument(flag_name(f), dest=f.name, action="store_true", default=None, help=help_text)
+            group.add_argument("--no-" + flag_name(f)[2:], dest=f.name, action="store_false", help=argparse.SUPPRESS)
             continue
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
