@@ -36,3 +36,11 @@ def test_unknown_model_lists_available():
 def test_bad_keyword_is_a_user_error():
     with pytest.raises(ReplearnError, match="minivgg"):
         create_model("minivgg", nonsense=3)
+
+
+def test_unknown_keyword_lists_the_accepted_ones():
+    with pytest.raises(ReplearnError) as exc:
+        create_model("small_cnn", depht=3)
+    message = str(exc.value)
+    assert "unknown keyword 'depht'" in message
+    assert "it accepts: input_shape, n_classes, depth, width" in message
