@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from replearn.cli import main
 from replearn.models import load_model
-from replearn.workflows import fashion
+from replearn.encoders import cnn_classifier
 
 # A tiny run: stratified subsets, two short epochs of a few steps.
 TINY = ["--train-size", "400", "--test-size", "200", "--epochs", "2", "--batch-size", "64", "--no-progress"]
@@ -47,17 +47,17 @@ def test_saves_model_with_meta_and_results(tiny_run):
 
 def test_resume_continues_to_the_same_weights(tmp_path, shared_datasets, tiny_run, monkeypatch):
     """Stop after epoch 1 (as an interruption would), resume: the result equals the uninterrupted run."""
-    real_fit = fashion.fit
+    real_fit = cnn_classifier.fit
 
     def stop_after_first_epoch(*args, **kwargs):
         return real_fit(*args, callbacks=[lambda epoch, logs: True], **kwargs)
 
     out = tmp_path / "run"
-    monkeypatch.setattr(fashion, "fit", stop_after_first_epoch)
+    monkeypatch.setattr(cnn_classifier, "fit", stop_after_first_epoch)
     assert _run(out, shared_datasets) == 0
     first = json.loads((out / "metrics.json").read_text())
     assert len(first["history"]["epoch"]) == 1
-    monkeypatch.setattr(fashion, "fit", real_fit)
+    monkeypatch.setattr(cnn_classifier, "fit", real_fit)
 
     assert main(["fashion", "--out", str(out), "--data-dir", str(shared_datasets), "--resume", "--no-progress"]) == 0
     resumed = json.loads((out / "metrics.json").read_text())

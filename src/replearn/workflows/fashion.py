@@ -5,8 +5,8 @@ filters with ReLU, BatchNorm and dropout, ``Flatten`` named ``features``, then
 Dense 512 - ReLU - BatchNorm - Dropout 0.5 - Dense 10). The default recipe
 trains it for 20 epochs at batch 256 with SGD (Nesterov momentum 0.9, weight
 decay 5e-4) under a one-cycle learning-rate schedule, with random shifts of up
-to 2 px and left-right flips, in bfloat16 autocast where the CPU/GPU computes
-it natively. As in the lecture, the test set is evaluated after every epoch
+to 2 px and left-right flips, in bfloat16 autocast wherever the CPU/GPU
+supports it (``--bf16 auto``: only where it is native). As in the lecture, the test set is evaluated after every epoch
 (Keras's ``validation_data``) but never used to choose anything; ``--val-size``
 holds out part of the training set instead, for tuning.
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from replearn.data import CLASS_NAMES, stratified_split
 from replearn.data.augment import make_augment
+from replearn.encoders import CNNClassifier
 from replearn.errors import ReplearnError
 from replearn.models import count_params, minivgg, summary
 from replearn.train import bf16_enabled, evaluate
@@ -42,8 +43,7 @@ examples:
   replearn fashion --quick                           # 2,000 / 1,000 images, 2 epochs: a smoke test
   replearn fashion --out runs/fashion-a --resume     # continue an interrupted run from its checkpoint
   replearn fashion --val-size 5000                   # hold out 5,000 training images for tuning
-  replearn fashion --epochs 10 --batch-size 128 --schedule none --lr 0.01 --shift 0 --no-flip
-                                                     # close to the lecture's plain recipe
+  replearn fashion --epochs 10 --batch-size 128 --schedule none --lr 0.01 --shift 0 --no-flip  # ~ the lecture's
 then: replearn transfer --base runs/fashion-<stamp>/
 """
 CONFIG_FILE = RESUMABLE = DDP = True
@@ -54,7 +54,6 @@ RESULT_FILES = ("results.md",)
 @dataclass
 class Config:
     """The default recipe (``train_size``/``test_size`` 0: the full sets)."""
-
     epochs: int = option(20, "passes over the training set")
     batch_size: int = option(256, "images per step")
     optimizer: str = option("sgd", "optimiser", choices=("sgd", "adam", "adamw"))
@@ -68,7 +67,7 @@ class Config:
     flip: bool = option(True, "random left-right flips")
     bn_momentum: str = option("torch", "BatchNorm moving averages: 'torch' (momentum 0.1) or 'keras' "
                                        "(0.99 = torch 0.01)", choices=("torch", "keras"))
-    bf16: str = bf16_option()
+    bf16: str = bf16_option("on")  # today's default: bf16 wherever autocast works
     train_size: int = option(0, "use a stratified subset of N training images (0: all)", metavar="N")
     test_size: int = option(0, "use a stratified subset of N test images (0: all)", metavar="N")
     val_size: int = option(0, "hold out N training images as a validation set (0: none)", metavar="N")
@@ -81,12 +80,10 @@ class Config:
     def check(self) -> None:
         check_at_least(self, 0, "shift", "train_size", "test_size", "val_size")
         bn_momentum(self.bn_momentum)
-        self.estimator()._train_config()  # a bad training setting fails here, before any work
+        self.estimator().train_config()  # a bad training setting fails here, before any work
 
-    def estimator(self, device: str = "cpu") -> "CNNClassifier":
+    def estimator(self, device: str = "cpu") -> CNNClassifier:
         """The classifier estimator of this recipe (MiniVGG, seeded with ``torch.manual_seed``)."""
-        from replearn.encoders import CNNClassifier
-
         return CNNClassifier(
             network="minivgg", network_params={"input_shape": INPUT_SHAPE, "n_classes": 10,
                                              "bn_momentum": bn_momentum(self.bn_momentum)},
@@ -99,8 +96,7 @@ class Config:
         )
 
 
-QUICK = {"epochs": 2, "batch_size": 128, "train_size": 2000, "test_size": 1000}
-"""What ``--quick`` changes: small stratified subsets and two epochs."""
+QUICK = {"epochs": 2, "batch_size": 128, "train_size": 2000, "test_size": 1000}  # small subsets, two epochs
 
 
 # ----------------------------------------------------------------------------- Run
@@ -129,15 +125,10 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
     start = time.perf_counter()
     est.fit(x_train, y_train, validation_data=val, eval_sets={"test": (x_test, y_test)},
             checkpoint_dir=out, resume=resume)
-    wall = time.perf_counter() - start
-    model, history = est.model_, est.history_
+    wall, model, history = time.perf_counter() - start, est.model_, est.history_
 
     # Evaluate the final weights in float32 (what a user of the saved model gets).
-    final = evaluate(model, x_test, y_test, batch_size=512)
-    train_time = float(sum(history["time"]))
-    result = Result(summary=f"Fashion-MNIST test accuracy {100 * final['accuracy']:.2f}% after {len(history)} epochs "
-                            f"({train_time:.0f} s); saved {out / 'model.safetensors' if out else 'nothing'}\n"
-                            f"next: replearn transfer --base {out}")
+    final, train_time, result = evaluate(model, x_test, y_test, batch_size=512), float(sum(history["time"])), Result()
     result.weights("model.safetensors", model, {
         "dataset": "fashion-mnist", "classes": list(CLASS_NAMES["fashion"]), "normalisation": NORMALISATION,
         "input_shape": list(INPUT_SHAPE), "test_accuracy": final["accuracy"], "test_loss": final["loss"],
@@ -151,5 +142,5 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
         "bf16": est.bf16, "trainable_params": count_params(model)[1], "machine": machine_info(),
         "config": {k: v for k, v in vars(cfg).items() if k not in ("progress",)},
     }
-    fashion_report.add_outputs(result, cfg, history, val is not None, len(y_test))
+    fashion_report.add_outputs(result, cfg, history, val is not None, len(y_test), out)
     return result

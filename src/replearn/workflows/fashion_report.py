@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from replearn.evaluate import Report
@@ -18,9 +19,12 @@ def recipe_line(cfg: Any, bf16: bool) -> str:
             f"{'bf16 autocast' if bf16 else 'float32'}")
 
 
-def add_outputs(result: Any, cfg: Any, history: History, has_val: bool, n_test: int) -> None:
-    """The curves, ``results.md`` and the report of a finished run, added to ``result``."""
+def add_outputs(result: Any, cfg: Any, history: History, has_val: bool, n_test: int, out: Path | None) -> None:
+    """The curves, ``results.md``, the report and the closing lines of a finished run, added to ``result``."""
     metrics = result.metrics
+    result.summary = (f"Fashion-MNIST test accuracy {100 * metrics['test_accuracy']:.2f}% after {len(history)} "
+                      f"epochs ({metrics['train_time_s']:.0f} s); saved {out / 'model.safetensors' if out else 'nothing'}"
+                      f"\nnext: replearn transfer --base {out}")
     keys = ["accuracy", "test_accuracy"] + (["val_accuracy"] if has_val else [])
     result.figure("fashion_curves.png", learning_curves(
         {"MiniVGG on Fashion-MNIST": history.history}, metrics=keys,

@@ -1,0 +1,25 @@
+"""Trainable image encoders and classifiers as scikit-learn estimators, and loaders of saved models.
+
+The layer between training/evaluation and the workflows: each estimator trains
+through :func:`replearn.train.fit` and follows scikit-learn's contract, so it
+can sit in a ``Pipeline``, be cloned, pickled and searched over.
+"""
+
+from replearn.encoders._inputs import ImageInputError, ImageInputTypeError
+from replearn.encoders.autoencoder_embedding import AutoEncoderEmbedding
+from replearn.encoders.cnn_classifier import CNNClassifier
+from replearn.encoders.contrastive_embedding import ContrastiveEmbedding
+from replearn.encoders.loading import LoadedClassifier, LoadedEncoder, load_classifier, load_encoder, weights_file
+
+__all__ = [
+    "AutoEncoderEmbedding",
+    "CNNClassifier",
+    "ContrastiveEmbedding",
+    "ImageInputError",
+    "ImageInputTypeError",
+    "LoadedClassifier",
+    "LoadedEncoder",
+    "load_classifier",
+    "load_encoder",
+    "weights_file",
+]
