@@ -139,7 +139,7 @@ def test_own_labelled_source_npz(tmp_path, ae_file, fake_real):
 
 
 def test_real_npz_marked_synthetic_is_labelled_synthetic(tmp_path, fake_real):
-    from replearn.workflows.domain import load_real
+    from replearn.workflows._domain_data import load_real
 
     assert load_real(fake_real["sim"], quick=False, seed=0).synthetic is False  # no marker: real
     syn = synthetic_aureus(3, 5, seed=1, size=SIZE)

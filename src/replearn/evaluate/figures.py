@@ -61,10 +61,11 @@ def scatter_2d(
     """The lecture's plot: 2-D codes (N, 2) coloured by class, with a legend."""
     classes = np.unique(labels)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    for i, cl in enumerate(classes):
+    for cl in classes:
         mask = labels == cl
         name = class_names[int(cl)] if class_names is not None and int(cl) < len(class_names) else str(cl)
-        ax.scatter(codes[mask, 0], codes[mask, 1], s=s, color=cmap(i % cmap.N), label=name, alpha=0.7, linewidths=0)
+        ax.scatter(codes[mask, 0], codes[mask, 1], s=s, color=cmap(int(cl) % cmap.N), label=name, alpha=0.7,
+                   linewidths=0)  # colour by class, so panels missing a class still agree
     ax.set_title(title)
     ax.legend(markerscale=max(1.0, 12 / s), fontsize=7, loc="best", framealpha=0.7)
     ax.set_xticks([])
@@ -99,6 +100,27 @@ def image_rows(rows: Mapping[str, np.ndarray], n: int = 10, title: str = "") -> 
         axes[r][0].set_ylabel(name, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(
+    groups: Mapping[str, Sequence[float]], categories: Sequence[str], ylabel: str = "", title: str = "",
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Grouped bars: for each of ``categories``, one bar per entry of ``groups`` (name -> one value per category)."""
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    width = 0.8 / max(1, len(groups))
+    x = np.arange(len(categories))
+    for i, (label, values) in enumerate(groups.items()):
+        ax.bar(x + (i - (len(groups) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(x, categories, fontsize=8)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 

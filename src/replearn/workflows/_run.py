@@ -330,7 +330,7 @@ def write_outputs(result: Result, root: Path, cfg: Any) -> None:
     if result.report is not None:
         report = result.report
         if quick and QUICK_BANNER not in report.banner:
-            report.banner = ". ".join(b for b in (report.banner, QUICK_BANNER) if b)
+            report.banner = ". ".join(b.rstrip(".") for b in (report.banner, QUICK_BANNER) if b)
         report.heading("Configuration")
         report.table(["key", "value"], [[k, _show(v)] for k, v in saved_config(cfg).items()])
         report.write(root)
