@@ -84,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        args = parser.parse_args(argv)
+    except ReplearnError as exc:  # a flag's own parser (e.g. --blocks) refused its text
+        command = next((a for a in argv if not a.startswith("-")), "replearn")
+        print(f"replearn {command}: error: {exc}", file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help()
         return 2

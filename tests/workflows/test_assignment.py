@@ -17,8 +17,8 @@ from replearn.errors import ReplearnError
 from replearn.models import load_model
 from replearn.train import predict
 from replearn.workflows import _assignment_grid as grid
-from replearn.workflows import _assignment_report as report
-from replearn.workflows._assignment_report import SYNTHETIC_BANNER, fmt
+from replearn.workflows import assignment_report as report
+from replearn.workflows.assignment_report import SYNTHETIC_BANNER, fmt
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,8 @@ def test_quick_run_writes_report_weights_metrics_and_config(quick_run):
     page = (quick_run / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(figures)  # every figure embedded
     # the resolved config is saved and reads back as a grid config
-    assert grid.load_grid(quick_run / "grid.toml") == json.loads((quick_run / "config.json").read_text())["grid"]
+    saved = json.loads((quick_run / "config.json").read_text())  # the grid's tables are fields of the Config
+    assert grid.load_grid(quick_run / "grid.toml") == {table: saved[table] for table in grid.DEFAULTS}
 
 
 def test_quick_run_is_labelled_synthetic_everywhere(quick_run, capsys):
@@ -371,19 +372,25 @@ def test_quick_run_with_few_labelled_crops_keeps_the_requested_split(tmp_path, c
 
 
 def test_simclr_comparisons_are_not_repeated():
-    from replearn.workflows.assignment import comparisons
+    from replearn.evaluate.protocol import Scores
+    from replearn.workflows._assignment_metrics import comparisons
+    from replearn.workflows._assignment_models import CnnResult, ProbeResult
 
-    def rec(acc, **extra):
-        return {"accuracy": acc, "macro_f1": acc, **extra}
+    def rec(acc, representation=None, probe=None, point=None):  # typed records: a CNN's or a probe's scores
+        scores = Scores(accuracy=acc, macro_f1=acc)
+        if point is not None:
+            return CnnResult(point, scores)
+        kind = {"SimCLR features": "ssl", "raw pixels": "pixels"}[representation]
+        return ProbeResult(probe, representation, kind, scores=scores)
 
     cnn = {"cnn d2 w16 p0.25": rec([0.80, 0.90, 0.85], point=grid.CnnPoint(2, 16, 0.25, False))}
     ssl_best = {"logistic regression on SimCLR features": rec([0.70, 0.75, 0.72], representation="SimCLR features",
                                                               probe="logreg"),
                 "logistic regression on raw pixels": rec([0.60, 0.62, 0.61], representation="raw pixels",
                                                          probe="logreg")}
-    titles = [c["title"] for c in comparisons(cnn, ssl_best, [], ["SimCLR"])]
+    titles = [c.title for c in comparisons(cnn, ssl_best)]
     assert titles == ["Best CNN vs best simple classifier", "SimCLR features vs raw pixels (same classifier)"]
     raw_best = {**ssl_best, "logistic regression on raw pixels": rec([0.74, 0.76, 0.75], representation="raw pixels",
                                                                      probe="logreg")}
-    titles = [c["title"] for c in comparisons(cnn, raw_best, [], ["SimCLR"])]
+    titles = [c.title for c in comparisons(cnn, raw_best)]
     assert "Best CNN vs SimCLR features + simple classifier" in titles

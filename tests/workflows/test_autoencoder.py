@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from replearn.cli import main
-from replearn.data import AssignmentData, load_dataset
+from replearn.data import AssignmentData, load_dataset, seeded_subset
 from replearn.evaluate import AutoEncoderEmbedding, knn_accuracy, reconstruction_errors
-from replearn.workflows.autoencoder import QUICK_EVAL, QUICK_TRAIN, _subset
+from replearn.workflows.autoencoder import QUICK_EVAL, QUICK_TRAIN
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_writes_model_figures_pairs_and_reports(mnist_run):
 
 def test_pairs_are_the_test_images(mnist_run, shared_datasets):
     x_te, _ = load_dataset("mnist", "test", shared_datasets, download=False)
-    first = x_te[_subset(len(x_te), QUICK_EVAL, 0)][:10]
+    first = x_te[seeded_subset(len(x_te), QUICK_EVAL, 0)][:10]
     for i in range(10):
         np.testing.assert_array_equal(png(mnist_run / "reconstructions" / f"test_{i}_original.png"), first[i])
 
@@ -74,7 +74,7 @@ def test_metrics_match_the_saved_model(mnist_run, shared_datasets):
     metrics = json.loads((mnist_run / "metrics.json").read_text())
     x_tr, y_tr = load_dataset("mnist", "train", shared_datasets, download=False)
     x_te, y_te = load_dataset("mnist", "test", shared_datasets, download=False)
-    i, j = _subset(len(x_tr), QUICK_TRAIN, 0), _subset(len(x_te), QUICK_EVAL, 0)
+    i, j = seeded_subset(len(x_tr), QUICK_TRAIN, 0), seeded_subset(len(x_te), QUICK_EVAL, 0)
     est = AutoEncoderEmbedding.from_pretrained(mnist_run, device="cpu")
     row = metrics["methods"][0]
     assert row["method"] == "autoencoder" and (row["n_reference"], row["n_queries"]) == (QUICK_TRAIN, QUICK_EVAL)

@@ -8,20 +8,24 @@ product, and one autoencoder is trained per ``code_dim``. Every grid point is
 trained once per repeat (a seeded stratified split with its own training seed).
 
 Resolution happens once: :data:`DEFAULTS`, then the file, then ``--quick``
-(:func:`apply_quick`). An unknown key fails with a did-you-mean suggestion
-(:func:`replearn.config.resolve`), and every value is checked here, so a bad
-config stops the run before any work starts.
+(:func:`apply_quick`); the command line does it through the workflow harness (one
+Config field per table, checked by ``Config.check``), :func:`load_grid` for a file
+alone. An unknown key fails with a did-you-mean suggestion
+(:func:`replearn.config.merge`), and every value is checked here, so a bad
+config stops the run before any work starts; :func:`check_sizes` and
+:func:`check_spec` check it against the crops.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from replearn.config import resolve
+from replearn.config import merge, resolve
 from replearn.errors import ReplearnError
 from replearn.evaluate.probes import PROBE_PARAMS, check_probe_name
 from replearn.models import LECTURE_AE_BLOCKS
@@ -231,6 +235,30 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     return cfg
 
 
+def check_sizes(h: int, w: int, source: str, cfg: dict[str, Any]) -> None:
+    """Refuse crops (h x w, from ``source``) the models cannot take: sides not divisible by 2^(blocks-1), or
+    too small for a CNN or SimCLR depth."""
+    step = 2 ** (len(cfg["autoencoder"]["blocks"]) - 1)
+    if h % step or w % step or min(h, w) < 2 * step:
+        raise ReplearnError(
+            f"{source}: crops are {h}x{w} pixels; the models need sides divisible by {step} and at least "
+            f"{2 * step} (like the course's 40x40): crop or pad them, e.g. to {max(h // step, 2) * step}x"
+            f"{max(w // step, 2) * step}"
+        )
+    for p in cnn_points(cfg):
+        if not p.spec and min(h, w) < 2**p.depth:
+            raise ReplearnError(
+                f"[cnn] depth = {p.depth} halves {h}x{w} crops {p.depth} times, below 1 pixel; "
+                f"allowed depth for these crops: at most {int(math.log2(min(h, w)))}"
+            )
+    ssl_depth = cfg["ssl"]["depth"]
+    if cfg["ssl"]["epochs"] and min(h, w) < 2**ssl_depth:
+        raise ReplearnError(
+            f"[ssl] depth = {ssl_depth} halves {h}x{w} crops {ssl_depth} times, below 1 pixel; "
+            f"allowed depth for these crops: at most {int(math.log2(min(h, w)))} (or [ssl] epochs = 0)"
+        )
+
+
 def check_spec(cfg: dict[str, Any], input_shape: tuple[int, int, int], n_classes: int,
                path: str | os.PathLike | None = None) -> None:
     """Build the ``[cnn] spec`` network once (CPU, no training) for the data's crops and classes.
@@ -281,6 +309,17 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def complete(tables: dict[str, Any], path: str | os.PathLike | None = None, quick: bool = False) -> dict[str, Any]:
+    """``tables`` over :data:`DEFAULTS` (a table or key left out keeps its default), checked, cut by ``--quick``.
+
+    Raises:
+        ReplearnError: an unknown key (with a did-you-mean suggestion) or a bad value, in one
+            line naming ``path`` (the file the tables came from), the table and the key.
+    """
+    cfg = check(merge(copy.deepcopy(DEFAULTS), copy.deepcopy(tables), str(path or "grid config")), path)
+    return check(apply_quick(cfg), path) if quick else cfg
+
+
 def load_grid(path: str | os.PathLike | None = None, quick: bool = False) -> dict[str, Any]:
     """Resolve the grid config: :data:`DEFAULTS` <- TOML ``path`` <- ``--quick``; checked.
 
@@ -288,8 +327,7 @@ def load_grid(path: str | os.PathLike | None = None, quick: bool = False) -> dic
         ReplearnError: a missing or malformed file, an unknown key (with a did-you-mean
             suggestion) or a bad value, in one line naming the file, table and key.
     """
-    cfg = check(resolve(DEFAULTS, path), path)
-    return check(apply_quick(cfg), path) if quick else cfg
+    return complete(resolve(DEFAULTS, path), path, quick)
 
 
 def cnn_points(cfg: dict[str, Any]) -> list[CnnPoint]:

@@ -27,6 +27,9 @@ It is the only code that writes run folders, configs, metrics and reports.
 Command-line flags are generated from the Config's fields (help text from the
 field's metadata): a new option is one field.
 
+A Config may declare a field ``config`` (flag ``--config``) itself, to know the file's path (the
+assignment names it in its messages); the harness reads the file it names either way.
+
 Optional module attributes: ``QUICK`` (field overrides for ``--quick``),
 ``CONFIG_FILE`` (True: a ``--config TOML`` option), ``RESUMABLE`` (True: a
 ``--resume`` option that continues the run in ``--out`` with its saved
@@ -332,7 +335,7 @@ def write_outputs(result: Result, root: Path, cfg: Any) -> None:
         if quick and QUICK_BANNER not in report.banner:
             report.banner = ". ".join(b.rstrip(".") for b in (report.banner, QUICK_BANNER) if b)
         report.heading("Configuration")
-        report.table(["key", "value"], [[k, _show(v)] for k, v in saved_config(cfg).items()])
+        report.table(["key", "value"], [[k, _show(v)] for k, v in _flat(saved_config(cfg)).items()])
         report.write(root)
     if result.metrics is not None:
         metrics = dict(result.metrics)
@@ -344,6 +347,17 @@ def write_outputs(result: Result, root: Path, cfg: Any) -> None:
     if summary:
         print(summary)
     sys.stdout.flush()
+
+
+def _flat(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables as ``table.key`` rows."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _show(value: Any) -> str:

@@ -1,9 +1,10 @@
-"""The assignment's report, assembled from ``metrics.json`` alone (plus the config and figure files).
+"""What ``replearn assignment`` shows: the figures, the report and the closing lines.
 
-Every number shown comes from the metrics dict (formatted with :func:`fmt`), so a
-test can check the report against ``metrics.json``. The report reads like the
-experimental part of a hand-in: data, protocol, the three tasks, one results
-table, the comparisons in words, the 2-D view, the resolved config.
+The report is assembled from ``metrics.json`` alone (plus the config and the
+figure files): every number shown comes from the metrics dict (formatted with
+:func:`fmt`), so a test can check the report against ``metrics.json``. It reads
+like the experimental part of a hand-in: data, protocol, the three tasks, one
+results table, the comparisons in words, the 2-D view, the resolved config.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from replearn.evaluate import EMBEDDING_NOTES, Report
+import numpy as np
+
+from replearn.data import AssignmentData, to_tensor
+from replearn.evaluate import EMBEDDING_NOTES, Report, embed_2d
+from replearn.evaluate import figures as figs
+from replearn.evaluate.protocol import Split
 from replearn.workflows._assignment_grid import to_toml
+from replearn.workflows._assignment_models import CnnResult, Representation, Stage, pixels
+from replearn.workflows._run import Result
 
 SYNTHETIC_BANNER = (
     "SYNTHETIC DATA: every result below comes from replearn's built-in synthetic S. aureus crops "
@@ -69,8 +77,8 @@ def _row_metrics(r: dict[str, Any]) -> list[str]:
     return [fmt(r["accuracy_mean"], r["accuracy_ci"]), fmt(r["macro_f1_mean"], r["macro_f1_ci"]), str(r["runs"])]
 
 
-def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[str, Path]) -> Report:
-    """The report for one run of ``replearn assignment``."""
+def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[str, str]) -> Report:
+    """The report for one run of ``replearn assignment`` (``figures``: key -> file name in the run folder)."""
     d, p = metrics["data"], metrics["protocol"]
     synthetic = metrics["synthetic"]
     rep = Report("Assignment 1: S. aureus division stages from few labels",
@@ -232,3 +240,86 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     files += ["metrics.json: every number of this report", "config.json, grid.toml: the resolved configuration"]
     rep.bullets(files)
     return rep
+
+
+# =============================================================================================
+# Figures
+# =============================================================================================
+def draw_figures(result: Result, data: AssignmentData, splits: list[Split], cnn: dict[str, CnnResult], ae: Stage,
+                 reps: list[Representation], metrics: dict[str, Any], config: dict[str, Any],
+                 seed: int) -> dict[str, str]:
+    """The report's figures, handed to ``result``; returns key -> file name (``metrics`` gains ``embedding``)."""
+    names = data.class_names
+    tag = " (SYNTHETIC data)" if data.synthetic else ""
+    files: dict[str, str] = {}
+
+    def add(key: str, name: str, fig: Any) -> None:
+        files[key] = f"figures/{name}"
+        result.figure(files[key], fig)
+
+    # Examples of each stage.
+    per = 8
+    idx = np.concatenate([np.flatnonzero(data.labels == c)[:per] for c in range(data.n_classes)])
+    imgs = to_tensor(data.labelled[idx])[:, 0].numpy()
+    titles = [names[int(c)].split()[0] if names[int(c)] else str(c) for c in data.labels[idx]]
+    add("examples", "examples.png", figs.montage(imgs, ncols=per, titles=[f"stage {t}" for t in titles],
+                                                 title=f"Labelled crops by stage{tag}"))
+
+    # Learning curves: the best CNN with and without augmentation (mean over repeats).
+    best = metrics["best"]["cnn"]
+    if best is not None:
+        point = cnn[best].point
+        shown = [n for n in dict.fromkeys([best, point.twin(True).name, point.twin(False).name]) if n in cnn]
+        hist = {n: metrics["cnn"][n]["history"] for n in shown}
+        add("cnn_curves", "cnn_learning_curves.png", figs.learning_curves(
+            hist, ("accuracy", "val_accuracy"), title=f"CNN accuracy per epoch, mean of {len(splits)} splits{tag}"))
+        add("cnn_confusion", "confusion_cnn.png", figs.confusion_figure(
+            metrics["cnn"][best]["confusion"], names, f"{best}: validation, summed over {len(splits)} splits{tag}"))
+    best_probe = metrics["best"]["probe"]
+    if best_probe is not None:
+        add("probe_confusion", "confusion_probe.png", figs.confusion_figure(
+            metrics["probes"][best_probe]["confusion"], names,
+            f"{best_probe}: validation, summed over {len(splits)} splits{tag}"))
+
+    if ae.models:
+        hist = {n: m["history"] for n, m in metrics["autoencoder"]["models"].items()}
+        add("ae_curves", "autoencoder_learning_curves.png", figs.learning_curves(
+            hist, ("loss", "val_loss"), title=f"Autoencoder reconstruction loss per epoch{tag}"))
+        va = splits[0][1]
+        pick = np.concatenate([va[data.labels[va] == c][:4] for c in range(data.n_classes)])[:10]
+        rows = {"original": to_tensor(data.labelled[pick])[:, 0].numpy()}
+        rows.update({n: m.recon[pick] for n, m in ae.models.items()})
+        add("reconstructions", "reconstructions.png", figs.image_rows(
+            rows, n=len(pick), title=f"Validation crops and their reconstructions{tag}"))
+
+    # The 2-D view of the codes, coloured by stage.
+    method = config["report"]["embedding"]
+    label = {"tsne": "t-SNE", "isomap": "ISOMAP", "pca": "PCA"}[method]
+    panels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    code_reps = [r for r in reps if r.kind in ("autoencoder", "pca")]
+    if code_reps:
+        panels[f"{code_reps[0].name}, {label}"] = (embed_2d(method, code_reps[0].codes[0], seed=seed)[0], data.labels)
+    for rep in [r for r in reps if r.kind == "ssl"]:
+        panels[f"{rep.name}, {label}"] = (embed_2d(method, rep.codes[0], seed=seed)[0], data.labels)
+    for name, m in ae.models.items():
+        if m.code_dim == 2:
+            panels[f"{name} codes (the 2-D code itself)"] = (m.codes, data.labels)
+    panels[f"raw pixels, {label}"] = (embed_2d(method, pixels(data.labelled), seed=seed)[0], data.labels)
+    add("embedding", "embedding_2d.png", figs.embeddings_figure(
+        panels, names, title=f"The {len(data.labels)} labelled crops in 2-D{tag}"))
+    metrics["embedding"] = {"method": method, "panels": list(panels), "note": embedding_note(method)}
+    return files
+
+
+def summary(metrics: dict[str, Any], out: Path | None) -> str:
+    """The closing lines: the headline numbers and where the report is."""
+    lines = []
+    for key in ("cnn", "probe"):
+        name = metrics["best"][key]
+        if name:
+            r = (metrics["cnn"] if key == "cnn" else metrics["probes"])[name]
+            lines.append(f"best {key}: {name}: accuracy {r['accuracy_mean']:.3f} +- {r['accuracy_ci']:.3f} "
+                         f"(95% CI, {r['runs']} splits)")
+    syn = " -- made from SYNTHETIC data" if metrics["synthetic"] else ""
+    lines.append(f"Report: {Path(out or '.') / 'report.html'}{syn}")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""The assignment's numbers: every result of the run as ``metrics.json``, and the comparisons the report discusses."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numpy as np
+import torch
+
+import replearn
+from replearn.data import AssignmentData
+from replearn.evaluate.protocol import Comparison, Scores, Split, best_of, compare
+from replearn.train import bf16_enabled
+from replearn.workflows._assignment_models import CnnResult, ProbeResult, Stage
+
+SUMMARY_KEYS = ("accuracy_mean", "accuracy_ci", "macro_f1_mean", "macro_f1_ci", "runs")
+"""What the results table keeps of a model's summary."""
+
+
+def _scores(records: dict[str, CnnResult] | dict[str, ProbeResult]) -> dict[str, Scores]:
+    return {name: r.scores for name, r in records.items()}
+
+
+def _find(probes: dict[str, ProbeResult], probe: str, kind: str, dim: int | None = None) -> str | None:
+    """The name of classifier ``probe`` on a representation of ``kind`` (and code size ``dim``), if run."""
+    return next((n for n, r in probes.items() if r.probe == probe and r.kind == kind and (dim is None or r.dim == dim)),
+                None)
+
+
+def comparisons(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult]) -> list[Comparison]:
+    """The paired comparisons the report discusses, each with a sentence generated from the numbers."""
+    out: list[Comparison] = []
+
+    def add(title: str, a: str, ra: CnnResult | ProbeResult, b: str, rb: CnnResult | ProbeResult) -> None:
+        out.append(compare(title, a, ra.scores, b, rb.scores))
+
+    best_cnn, best_probe = best_of(_scores(cnn)), best_of(_scores(probes))
+    if best_cnn and best_probe:
+        add("Best CNN vs best simple classifier", best_cnn, cnn[best_cnn], best_probe, probes[best_probe])
+    if best_cnn:
+        ranked = sorted(cnn, key=lambda n: -float(np.mean(cnn[n].scores.accuracy)))
+        if len(ranked) > 1:
+            add("Best vs second-best CNN of the grid", ranked[0], cnn[ranked[0]], ranked[1], cnn[ranked[1]])
+        point = cnn[best_cnn].point
+        with_aug, without = point.twin(True).name, point.twin(False).name
+        if with_aug in cnn and without in cnn:
+            add("CNN with vs without augmentation", with_aug, cnn[with_aug], without, cnn[without])
+    ae_probes = {n: r for n, r in probes.items() if r.kind == "autoencoder"}
+    best_ae = best_of(_scores(ae_probes))
+    if best_ae:
+        rec = probes[best_ae]
+        raw = _find(probes, rec.probe, "pixels")
+        if raw:
+            add("Autoencoder codes vs raw pixels (same classifier)", best_ae, rec, raw, probes[raw])
+        pca = _find(probes, rec.probe, "pca", rec.dim)
+        if pca:
+            add(f"Autoencoder vs PCA, both {rec.dim}-D (same classifier)", best_ae, rec, pca, probes[pca])
+        for other in [n for n, r in ae_probes.items() if r.probe == rec.probe and n != best_ae]:
+            add("Bottleneck size (same classifier)", best_ae, rec, other, probes[other])
+    best_ssl = best_of(_scores({n: r for n, r in probes.items() if r.kind == "ssl"}))
+    if best_ssl:
+        rec = probes[best_ssl]
+        same = {n: r for n, r in ae_probes.items() if r.probe == rec.probe}
+        if same:
+            ae_name = best_of(_scores(same))
+            add("SimCLR features vs autoencoder codes (same classifier)", best_ssl, rec, ae_name, probes[ae_name])
+        raw = _find(probes, rec.probe, "pixels")
+        if raw:
+            add("SimCLR features vs raw pixels (same classifier)", best_ssl, rec, raw, probes[raw])
+        if best_cnn and best_ssl != best_probe:  # otherwise "best CNN vs best simple classifier" says it
+            add("Best CNN vs SimCLR features + simple classifier", best_cnn, cnn[best_cnn], best_ssl, rec)
+    if best_probe and not ae_probes:
+        raw = {n: r.scores for n, r in probes.items() if r.kind == "pixels"}
+        pca = {n: r.scores for n, r in probes.items() if r.kind == "pca"}
+        if raw and pca:
+            a, b = best_of(pca), best_of(raw)
+            add("PCA codes vs raw pixels", a, probes[a], b, probes[b])
+    return out
+
+
+def assemble_metrics(
+    data: AssignmentData, splits: list[Split], cfg: Any, cnn: dict[str, CnnResult], ae: Stage, ssl: Stage,
+    probes: dict[str, ProbeResult], warned: int, saved: dict[str, Any], timing: dict[str, float], device: str,
+) -> dict[str, Any]:
+    """Everything the report shows, as plain JSON-ready numbers and strings (``cfg``: the assignment's Config)."""
+    counts = np.bincount(data.labels, minlength=data.n_classes).tolist()
+    cnn_out = {name: rec.metrics() for name, rec in cnn.items()}
+    probe_out = {name: rec.metrics() for name, rec in probes.items()}
+    results = [
+        {"name": n, "kind": "CNN", "representation": "pixels (end to end)", **{k: r[k] for k in SUMMARY_KEYS}}
+        for n, r in cnn_out.items()
+    ] + [
+        {"name": n, "kind": "probe", "representation": r["representation"], **{k: r[k] for k in SUMMARY_KEYS}}
+        for n, r in probe_out.items()
+    ]
+    results.sort(key=lambda r: (-r["accuracy_mean"], -r["macro_f1_mean"]))
+    device_type = torch.device(device).type
+    return {
+        "synthetic": bool(data.synthetic),
+        "data": {
+            "source": data.source, "synthetic": bool(data.synthetic), "n_labelled": int(len(data.labels)),
+            "n_unlabelled": int(len(data.unlabelled)), "image_size": [int(s) for s in data.labelled.shape[1:]],
+            "pixel_type": str(data.labelled.dtype), "class_names": list(data.class_names[: data.n_classes]),
+            "class_counts": counts,
+        },
+        "protocol": {
+            "n_train": int(len(splits[0][0])), "n_val": int(len(splits[0][1])), "repeats": len(splits),
+            "seed": int(cfg.seed), "quick": bool(cfg.quick), "chance_accuracy": float(max(counts) / sum(counts)),
+        },
+        "cnn": cnn_out,
+        "autoencoder": ae.metrics(),
+        "ssl": ssl.metrics(),
+        "probes": probe_out,
+        "probe_convergence_warnings": int(warned),
+        "results": results,
+        "best": {"cnn": best_of(_scores(cnn)), "probe": best_of(_scores(probes)),
+                 "overall": results[0]["name"] if results else None},
+        "comparisons": [c.to_dict() for c in comparisons(cnn, probes)],
+        "saved": saved,
+        "timing": dict(timing),
+        "environment": {
+            "replearn": replearn.__version__, "torch": torch.__version__, "python": platform.python_version(),
+            "device": device, "torch_threads": torch.get_num_threads(),
+            **{f"bf16_{table}": bf16_enabled(getattr(cfg, table)["bf16"], device_type)
+               for table in ("cnn", "autoencoder", "ssl")},
+        },
+    }
