@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 if any(results.get(n, {}).get("exit_code") != 0 for n in needs):
                     results[name] = {"skipped": f"needs {', '.join(needs)}"}
                     continue
-                bars = [] if name in ("synth", "crops") else ["--no-progress"]  # commands with progress bars
+                bars = [] if name == "synth" else ["--no-progress"]  # commands with progress bars
                 full = step_argv + (["--quick"] if args.quick else []) + bars + args.extra
                 print(f"memory: replearn {' '.join(full)}", file=sys.stderr)
                 log.write(f"\n$ replearn {' '.join(full)}\n")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_every_workflow_has_the_common_options():
 
 def test_help_lists_only_the_options_a_command_uses():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    for name in ("synth", "embed", "predict"):
+    for name in ("synth", "embed", "predict", "crops"):
         opts = {o for a in sub.choices[name]._actions for o in a.option_strings}
         assert not {"--data-dir", "--ddp"} & opts, name
     synth = {o for a in sub.choices["synth"]._actions for o in a.option_strings}
@@ -48,18 +49,18 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 
 def _fake_workflow(monkeypatch, exc):
-    class Fake:
-        COMMAND, HELP, __doc__ = "fake", "a fake workflow", "A fake workflow."
+    from dataclasses import dataclass
 
-        @staticmethod
-        def add_arguments(parser):
-            pass
+    @dataclass
+    class Config:
+        pass
 
-        @staticmethod
-        def run(args):
-            raise exc
+    def run(cfg, out):
+        raise exc
 
-    monkeypatch.setattr("replearn.workflows.WORKFLOWS", [Fake])
+    fake = types.SimpleNamespace(COMMAND="fake", HELP="a fake workflow", __doc__="A fake workflow.",
+                                 Config=Config, run=run, OUTPUT=("file", "fake.txt"))
+    monkeypatch.setattr("replearn.workflows.WORKFLOWS", [fake])
 
 
 def test_user_error_is_one_line_and_exit_2(monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """Command-line entry point: ``replearn <workflow> [options]``.
 
-Each workflow module under :mod:`replearn.workflows` registers its own
-subcommand (``COMMAND``, ``HELP``, ``add_arguments(parser)``, ``run(args)``).
+Each workflow module under :mod:`replearn.workflows` is a subcommand: its
+flags come from its ``Config`` dataclass through the harness
+(:mod:`replearn.workflows._run`), which also runs it.
 User mistakes (:class:`~replearn.errors.ReplearnError`) print one line on
 stderr and exit with code 2; ``--debug`` shows the traceback instead.
 """
@@ -26,30 +27,9 @@ examples:
 """
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, out_help: str | None = None) -> None:
-    """Options every workflow accepts; ``out_help`` replaces the help of ``--out`` for workflows that write a file."""
-    group = parser.add_argument_group("common options")
-    group.add_argument("--out", metavar="PATH", help=out_help or "run directory (default: runs/<workflow>-<timestamp>/)")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    group.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="folder holding mnist/ and fashion-mnist/ IDX files (default: $REPLEARN_DATA, the cache, then download)",
-    )
-    group.add_argument("--quick", action="store_true", help="small subsets and few steps: same code path, under a minute")
-    group.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda' (default: auto)")
-    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    group.add_argument(
-        "--ddp",
-        action="store_true",
-        help="train with DistributedDataParallel; start with `torchrun --nproc-per-node N -m replearn <workflow> --ddp`",
-    )
-    group.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one subcommand per registered workflow."""
-    from replearn.workflows import WORKFLOWS
+    from replearn.workflows import WORKFLOWS, _run
 
     parser = argparse.ArgumentParser(
         prog="replearn",
@@ -67,15 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=getattr(module, "EXAMPLES", None),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if hasattr(module, "Config"):
-            from replearn.workflows import _run
-
-            _run.add_arguments(p, module)
-            p.set_defaults(_run=functools.partial(_run.main, module), _module=module)
-        else:
-            module.add_arguments(p)
-            add_common_arguments(p, getattr(module, "OUT_HELP", None))
-            p.set_defaults(_run=module.run, _module=module)
+        _run.add_arguments(p, module)
+        p.set_defaults(_run=functools.partial(_run.main, module), _module=module)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def run(args, capsys):
 
 def test_writes_npz_and_companions(tifs, tmp_path, capsys):
     out = tmp_path / "out" / "cells.npz"
-    code, stdout, err = run(["--phase", tifs["phase"], "--membrane", tifs["membrane"], "--out", out, "--quick"], capsys)
+    code, stdout, err = run(["--phase", tifs["phase"], "--membrane", tifs["membrane"], "--out", out], capsys)
     assert code == 0, err
     assert sorted(p.name for p in out.parent.iterdir()) == OUTPUTS
     assert "6 cells kept" in stdout and "membrane +2 rows -3 cols" in stdout
@@ -119,9 +120,18 @@ def test_user_mistakes_exit_2_and_write_nothing(tifs, tmp_path, capsys):
     _assert_one_line_error(*run(["--phase", tifs["phase"], "--labels", bad, *base], capsys)[::2], "stage '3'")
 
     _assert_one_line_error(*run(["--membrane", tmp_path / "nope.tif", "--out", out], capsys)[::2], "nope.tif")
-    _assert_one_line_error(*run(["--membrane", tifs["membrane"]], capsys)[::2], "--out is required")
     _assert_one_line_error(*run(["--membrane", tifs["membrane"], "--out", tmp_path / "x.png"], capsys)[::2], ".npz")
     assert not out.parent.exists()
+
+
+def test_out_defaults_to_a_new_run_folder(tifs, tmp_path, monkeypatch, capsys):
+    """Without --out the files go to runs/crops-<stamp>/cells.npz, as every workflow's (it was required)."""
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run(["--phase", tifs["phase"], "--membrane", tifs["membrane"]], capsys)
+    assert code == 0, err
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("crops-") and sorted(p.name for p in folder.iterdir()) == OUTPUTS
+    assert f"wrote {Path('runs') / folder.name / 'cells.npz'}" in stdout
 
 
 def test_shared_field(shared_datasets, tmp_path, capsys):

@@ -144,3 +144,18 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, trained, capsys):
         assert main(["embed", *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and needle in err, err
+
+
+def test_default_out_is_a_new_run_folder(tmp_path, images, trained, monkeypatch):
+    """Without --out the codes go to runs/embed-<stamp>/codes.csv (codes.npz with --format npz), as every workflow's
+    outputs go to a new run folder (it was ./codes.csv)."""
+    run, est = trained
+    data = tmp_path / "data.npz"
+    np.savez(data, x=images)
+    monkeypatch.chdir(tmp_path)
+    for fmt, name in ((None, "codes.csv"), ("npz", "codes.npz")):
+        assert main(["embed", "--model", str(run), str(data), *(["--format", fmt] if fmt else [])]) == 0
+    files = sorted(p.relative_to(tmp_path / "runs").parts for p in (tmp_path / "runs").rglob("*") if p.is_file())
+    assert [f[1] for f in files] == ["codes.csv", "codes.npz"] and all(f[0].startswith("embed-") for f in files)
+    _, _, codes = read_csv(tmp_path / "runs" / files[0][0] / "codes.csv")
+    np.testing.assert_array_equal(codes, est.transform(images))

@@ -128,5 +128,20 @@ def test_help_describes_out_as_the_csv_file(capsys):
         main(["predict", "--help"])
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert "--out PATH the CSV file to write, or a folder for predictions.csv (default: predictions.csv)" in text
+    # The default moved from ./predictions.csv to a new run folder, as for every workflow (issue "One shape").
+    assert ("--out PATH the CSV file to write, or a folder for predictions.csv "
+            "(default: runs/predict-<stamp>/predictions.csv)") in text
     assert "run directory" not in text and "runs/<workflow>" not in text
+
+
+def test_default_out_is_a_new_run_folder(model_dir, tmp_path, monkeypatch):
+    """Without --out the CSV and its sidecar go to runs/predict-<stamp>/ (it was ./predictions.csv)."""
+    run, _ = model_dir
+    npz = tmp_path / "x.npz"
+    np.savez(npz, images=crops(4))
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "--model", str(run), str(npz)]) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("predict-")
+    assert sorted(p.name for p in folder.iterdir()) == ["predictions.csv", "predictions.json"]
+    assert len(read_csv(folder / "predictions.csv")[1]) == 4

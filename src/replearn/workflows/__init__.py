@@ -1,9 +1,12 @@
-"""One short module per thing a user runs; each registers its own CLI subcommand.
+"""One short module per thing a user runs; each becomes a CLI subcommand.
 
-A workflow module defines ``COMMAND``, ``HELP``, ``add_arguments(parser)`` and
-``run(args) -> int`` (optionally ``EXAMPLES``), and reads top to bottom like a
-keras-io example. Modules in this package that define ``COMMAND`` are found
-automatically; :data:`ORDER` fixes how ``replearn --help`` lists them.
+A workflow module defines ``COMMAND``, ``HELP``, a ``Config`` dataclass and
+``run(cfg, out) -> Result`` (optionally ``EXAMPLES``, ``QUICK`` and the switches
+described in :mod:`replearn.workflows._run`, the harness that resolves the
+config, makes the run folder and writes the outputs), and reads top to bottom
+like a keras-io example; its report lives in ``<name>_report.py``. Modules in
+this package that define ``COMMAND`` are found automatically; :data:`ORDER`
+fixes how ``replearn --help`` lists them. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "course"]
+ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course"]
 
 
 def _discover() -> list:

@@ -5,26 +5,31 @@ autoencoder (its encoder's ``features`` codes) or a classifier network with a
 ``features`` layer (its output there, flattened). The images are an ``.npz``
 (every (N, H, W) array in it, or ``--key``), an IDX file, one PNG/TIFF image, or
 a folder of PNG/TIFF crops; pixels are scaled as in training (uint8 / 255).
-The output (``--out``, default ``codes.csv``) is CSV (``item,z0,z1,...``) or
-``.npz`` (``items``, ``codes`` (N, D) float32), by ``--format`` or the suffix.
+The output (``--out``, default ``runs/embed-<stamp>/codes.csv``; a folder gets
+``codes.csv`` or ``codes.npz``) is CSV (``item,z0,z1,...``) or ``.npz``
+(``items``, ``codes`` (N, D) float32), by ``--format`` or the suffix.
 Codes of an ``.npz`` marked synthetic (as ``replearn synth`` writes) are labelled so:
 the printed line says SYNTHETIC and an ``.npz`` output gets the ``synthetic`` marker.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from replearn.errors import ReplearnError
+from replearn.workflows._run import Result, device_option, option
 
 COMMAND = "embed"
 HELP = "write the codes of images from a trained autoencoder/encoder to CSV or npz"
-OUT_HELP = "the codes file, .csv or .npz (default: codes.csv)"
+DEFAULT_FILE = "codes.csv"
+OUTPUT = ("file", DEFAULT_FILE)
+OUT_HELP = ("the codes file, .csv or .npz, or a folder for codes.csv/.npz "
+            f"(default: runs/embed-<stamp>/{DEFAULT_FILE}, or codes.npz with --format npz)")
 EXAMPLES = """\
 examples:
   replearn embed --model runs/autoencoder-20250101-120000 t10k-images-idx3-ubyte.gz --out codes.csv
@@ -33,25 +38,36 @@ examples:
 """
 
 FORMATS = ("csv", "npz")
-DEFAULT_OUT = "codes.csv"
 BATCH = 1024
 
 
 # ----------------------------------------------------------------------------- Setup
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``replearn embed`` (``--out`` is the codes file)."""
-    parser.add_argument("images", help="an .npz, an IDX file, a .png/.tif image or a folder of them")
-    parser.add_argument("--model", required=True, metavar="RUN", help="run folder or .safetensors of a trained model")
-    parser.add_argument("--key", help="npz: the one array to embed (default: every (N, H, W) array)")
-    parser.add_argument("--format", choices=FORMATS, help="csv or npz (default: from the --out suffix, else csv)")
-    parser.add_argument("--layer", default="features", help="classifier networks: the layer to read (default: features)")
+@dataclass
+class Config:
+    """The model, the images and how to write their codes."""
+
+    images: str | None = option(None, "an .npz, an IDX file, a .png/.tif image or a folder of them",
+                                positional=True, in_file=False)
+    model: str | None = option(None, "run folder or .safetensors of a trained model", metavar="RUN", required=True,
+                               in_file=False)
+    key: str | None = option(None, "npz: the one array to embed (default: every (N, H, W) array)")
+    format: str | None = option(None, "csv or npz (default: from the --out suffix, else csv)", choices=FORMATS)
+    layer: str = option("features", "classifier networks: the layer to read")
+    device: str = device_option()
+
+    def check(self) -> None:
+        if not self.images or not self.model:
+            raise ReplearnError("embed: give the images and --model (the trained encoder)")
 
 
-def output_path(out: str | None, fmt: str | None) -> tuple[Path, str]:
+def output_path(out: Path, fmt: str | None) -> tuple[Path, str]:
     """The codes file and its format, from ``--out`` and ``--format``."""
-    path = Path(out or (DEFAULT_OUT if fmt in (None, "csv") else "codes.npz"))
+    path = Path(out)
     if path.is_dir():
         path = path / f"codes.{fmt or 'csv'}"
+    elif fmt == "npz" and path.name == DEFAULT_FILE and not path.parent.exists() \
+            and path.parent.name.startswith(f"{COMMAND}-"):
+        path = path.with_suffix(".npz")  # the default runs/embed-<stamp>/codes.csv follows --format npz
     suffix = path.suffix.lower().lstrip(".")
     if fmt is None:
         fmt = suffix if suffix in FORMATS else "csv"
@@ -60,65 +76,52 @@ def output_path(out: str | None, fmt: str | None) -> tuple[Path, str]:
     return path, fmt
 
 
-# ----------------------------------------------------------------------------- Load the encoder
-def load_encoder(path: str, layer: str = "features"):
-    """(encoder module mapping (N, C, H, W) to codes, input shape (C, H, W), description) of a saved model."""
-    from torch import nn
+def codes_csv(items: list[str], codes: np.ndarray) -> str:
+    """CSV text: ``item,z0,z1,...``, one row per image, every code as Python's shortest exact repr."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["item"] + [f"z{i}" for i in range(codes.shape[1])])
+    for item, row in zip(items, codes):
+        writer.writerow([item] + [repr(float(v)) for v in row])
+    return buf.getvalue()
 
-    from replearn.models import AutoEncoder, Network, load_model
 
-    if not Path(path).exists():
-        raise ReplearnError(f"--model {path}: no such run folder or weights file")
-    model, meta = load_model(path)
-    if isinstance(model, AutoEncoder):
-        return model.encoder, tuple(model.input_shape), f"autoencoder encoder ({model.code_dim}-D codes)"
-    if isinstance(model, Network):
-        if layer not in model.layer_names:
-            raise ReplearnError(
-                f"--model {path}: the network has no layer {layer!r} to read codes from; "
-                f"its layers are {', '.join(model.layer_names)} (choose one with --layer)"
-            )
-        features = nn.Sequential(model.truncate(layer), nn.Flatten())
-        return features, tuple(model.input_shape), f"network layer {layer!r}"
-    raise ReplearnError(f"--model {path}: holds a {type(model).__name__}; an autoencoder or a Network is needed")
+def save_codes_npz(path: Path, items: list[str], codes: np.ndarray, synthetic: bool) -> None:
+    """``items`` and ``codes`` (and the ``synthetic`` marker when the images are) as an ``.npz``, atomically."""
+    from replearn.utils.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            marker = {"synthetic": np.array(True)} if synthetic else {}
+            np.savez(fh, items=np.asarray(items, dtype=str), codes=codes, **marker)
 
 
 # ----------------------------------------------------------------------------- Run
-def run(args: argparse.Namespace) -> int:
-    """Read the model and the images, check their size, write the codes."""
-    from replearn.data import marked_synthetic, to_tensor
-    from replearn.train import predict
-    from replearn.utils.atomic import atomic_path, write_text
+def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
+    """Read the model and the images, check their size; the codes file to write and a line saying what it holds."""
+    from replearn.data import marked_synthetic
+    from replearn.encoders import load_encoder
     from replearn.utils.runtime import resolve_device
     from replearn.workflows._images import read_images
 
-    out, fmt = output_path(args.out, args.format)
-    encoder, input_shape, kind = load_encoder(args.model, args.layer)
-    images, items = read_images(args.images, args.key)
-    c, h, w = input_shape
+    path, fmt = output_path(Path(out), cfg.format)
+    encoder = load_encoder(cfg.model, cfg.layer)
+    images, items = read_images(cfg.images, cfg.key)
+    c, h, w = encoder.input_shape
     if c != 1:
-        raise ReplearnError(f"--model {args.model}: takes {c}-channel images; embed reads grayscale images only")
+        raise ReplearnError(f"--model {cfg.model}: takes {c}-channel images; embed reads grayscale images only")
     if images.shape[1:] != (h, w):
         raise ReplearnError(
-            f"images {args.images}: are {images.shape[1]}x{images.shape[2]} px but the model expects {h}x{w} px"
+            f"images {cfg.images}: are {images.shape[1]}x{images.shape[2]} px but the model expects {h}x{w} px"
         )
-    encoder.to(resolve_device(args.device))
-    codes = predict(encoder, to_tensor(images), BATCH).numpy().astype(np.float32)
-    codes = codes.reshape(len(codes), -1)
-    synthetic = marked_synthetic(args.images)
+    codes = encoder.codes(images, resolve_device(cfg.device), BATCH)
+    synthetic = marked_synthetic(cfg.images)
 
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["item"] + [f"z{i}" for i in range(codes.shape[1])])
-        for item, row in zip(items, codes):
-            writer.writerow([item] + [repr(float(v)) for v in row])
-        write_text(out, buf.getvalue())
-    else:
-        with atomic_path(out) as tmp:
-            with open(tmp, "wb") as fh:
-                marker = {"synthetic": np.array(True)} if synthetic else {}
-                np.savez(fh, items=np.asarray(items, dtype=str), codes=codes, **marker)
     note = "; the images are SYNTHETIC" if synthetic else ""
-    print(f"wrote {out}: {len(codes)} images x {codes.shape[1]} codes ({kind} of {args.model}){note}")
-    return 0
+    result = Result(synthetic=synthetic, summary=f"wrote {path}: {len(codes)} images x {codes.shape[1]} codes "
+                                                 f"({encoder.description} of {cfg.model}){note}")
+    if fmt == "csv":
+        result.text(path, codes_csv(items, codes))
+    else:
+        result.add(path, lambda p: save_codes_npz(p, items, codes, synthetic))
+    return result

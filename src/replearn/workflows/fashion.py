@@ -31,7 +31,7 @@ from replearn.models import count_params, minivgg, summary
 from replearn.train import bf16_enabled, evaluate
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fashion_report
-from replearn.workflows._mnist_like import INPUT_SHAPE, NORMALISATION, bn_momentum, load_tensors
+from replearn.workflows._mnist_like import INPUT_SHAPE, NORMALISATION, bn_momentum, check_subset, load_tensors
 from replearn.workflows._run import (Result, bf16_option, check_at_least, data_dir_option, device_option, option,
                                      progress_option, quick_option, seed_option)
 
@@ -79,6 +79,7 @@ class Config:
 
     def check(self) -> None:
         check_at_least(self, 0, "shift", "train_size", "test_size", "val_size")
+        check_subset("train", self.train_size or None), check_subset("test", self.test_size or None)
         bn_momentum(self.bn_momentum)
         self.estimator().train_config()  # a bad training setting fails here, before any work
 

@@ -8,7 +8,7 @@ from typing import Any
 from replearn.evaluate import Report
 from replearn.evaluate.figures import learning_curves
 from replearn.train import History
-from replearn.workflows._mnist_like import bn_momentum, results_table
+from replearn.workflows._mnist_like import RESULTS_HEADERS, bn_momentum, results_rows, results_table
 
 
 def recipe_line(cfg: Any, bf16: bool) -> str:
@@ -35,18 +35,10 @@ def add_outputs(result: Any, cfg: Any, history: History, has_val: bool, n_test: 
     precision = "bf16 autocast" if metrics["bf16"] else "float32"
     note = (f"Seed {cfg.seed}; {len(history)} epochs; {precision} training, float32 test evaluation on "
             f"{n_test:,} images; time includes the per-epoch test evaluation.")
-    table = results_table(rows)
-    result.text("results.md", "# replearn fashion\n\n" + table + "\n" + note + "\n")
+    result.text("results.md", "# replearn fashion\n\n" + results_table(rows) + "\n" + note + "\n")
     report = Report("replearn fashion: the lecture's CNN on Fashion-MNIST")
     report.text(recipe_line(cfg, metrics["bf16"]))
-    report.table(*_split_table(table))
+    report.table(list(RESULTS_HEADERS), results_rows(rows))
     report.text(note)
     report.figure("fashion_curves.png", "accuracy per epoch")
     result.report = report
-
-
-def _split_table(markdown: str) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of a Markdown table."""
-    lines = [line.strip().strip("|").split("|") for line in markdown.strip().splitlines()]
-    return [c.strip() for c in lines[0]], [[c.strip() for c in row] for row in lines[2:]]
-

@@ -10,7 +10,8 @@ training (uint8 / 255; float in [0, 1] kept). Crops must have the size the
 model was trained on (the sidecar's ``input_size``); others are refused with
 one line.
 
-The CSV (``--out``, default ``predictions.csv``) has one row per crop:
+The CSV (``--out``, default ``runs/predict-<stamp>/predictions.csv``; a folder
+gets ``predictions.csv``) has one row per crop:
 ``item``, ``predicted_index``, ``predicted_stage`` (the class name), then one
 softmax probability per class, ``p(<class name>)``; the predicted stage is the
 most probable one. When the model was trained on SYNTHETIC data, or the crops
@@ -20,77 +21,55 @@ summary says so and a sidecar ``<out>.json`` records it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
 from replearn.errors import ReplearnError
+from replearn.workflows._run import Result, device_option, option
 
 COMMAND = "predict"
 HELP = "predict the stage of cell crops (npz, PNG/TIFF folder) with a saved classifier; writes CSV"
-OUT_HELP = "the CSV file to write, or a folder for predictions.csv (default: predictions.csv)"
+DEFAULT_FILE = "predictions.csv"
+OUTPUT = ("file", DEFAULT_FILE)
+OUT_HELP = f"the CSV file to write, or a folder for {DEFAULT_FILE} (default: runs/predict-<stamp>/{DEFAULT_FILE})"
 EXAMPLES = """\
 examples:
   replearn predict --model runs/assignment-20250101-120000 new_crops/
   replearn predict --model runs/a1/model.safetensors data.npz --key unlabelled --out unlabelled.csv
 """
 
-DEFAULT_OUT = "predictions.csv"
 BATCH = 1024
 
 
 # ----------------------------------------------------------------------------- Setup
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``replearn predict`` (``--out`` is the CSV file, or a folder for ``predictions.csv``)."""
-    parser.add_argument("images", help="an .npz, a .png/.tif crop, or a folder of .png/.tif crops")
-    parser.add_argument("--model", required=True, metavar="RUN",
-                        help="run folder of `replearn assignment`, or a classifier .safetensors")
-    parser.add_argument("--key", help="npz: the one array to predict (default: every (N, H, W) array)")
+@dataclass
+class Config:
+    """The classifier and the crops."""
+
+    images: str | None = option(None, "an .npz, a .png/.tif crop, or a folder of .png/.tif crops",
+                                positional=True, in_file=False)
+    model: str | None = option(None, "run folder of `replearn assignment`, or a classifier .safetensors",
+                               metavar="RUN", required=True, in_file=False)
+    key: str | None = option(None, "npz: the one array to predict (default: every (N, H, W) array)")
+    device: str = device_option()
+
+    def check(self) -> None:
+        if not self.images or not self.model:
+            raise ReplearnError("predict: give the crops and --model (the trained classifier)")
 
 
-def output_path(out: str | None) -> Path:
-    """The CSV path: ``--out`` itself, ``predictions.csv`` inside a folder, or the default."""
-    path = Path(out or DEFAULT_OUT)
-    if path.is_dir() or (out and not path.suffix):
-        return path / DEFAULT_OUT
+def output_path(out: Path) -> Path:
+    """The CSV path: ``--out`` itself, or ``predictions.csv`` inside a folder (existing, or a name without suffix)."""
+    path = Path(out)
+    if path.is_dir() or not path.suffix:
+        return path / DEFAULT_FILE
     if path.suffix.lower() != ".csv":
         raise ReplearnError(f"--out {path}: expected a .csv file or a folder")
     return path
-
-
-# ----------------------------------------------------------------------------- Load the classifier
-def load_classifier(path: str) -> tuple[torch.nn.Module, dict[str, Any], list[str]]:
-    """(network mapping (N, 1, H, W) to logits (N, K), its metadata, the K class names) of a saved model."""
-    from replearn.models import Network, load_model
-
-    if not Path(path).exists():
-        raise ReplearnError(f"--model {path}: no such run folder or weights file")
-    model, meta = load_model(path)
-    if not isinstance(model, Network) or len(model.output_shape) != 1:
-        kind = "an autoencoder" if meta.get("task") == "autoencoder" or not isinstance(model, Network) else \
-            f"a network with outputs {tuple(model.output_shape)}"
-        raise ReplearnError(f"--model {path}: holds {kind}, not a classifier (use `replearn embed` for codes)")
-    k = int(model.output_shape[0])
-    names = [str(n) for n in meta.get("class_names", [])]
-    if len(names) != k:
-        names = [str(i) for i in range(k)]
-    return model, meta, names
-
-
-# ----------------------------------------------------------------------------- Predict
-def probabilities(model: torch.nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """Softmax class probabilities (N, K) float64 of images (N, H, W)."""
-    from replearn.data import to_tensor
-    from replearn.train import predict
-
-    model.to(device)
-    logits = predict(model, to_tensor(images), BATCH)
-    return torch.softmax(logits.double(), dim=1).numpy()
 
 
 def to_csv(items: list[str], probs: np.ndarray, names: list[str]) -> str:
@@ -104,38 +83,42 @@ def to_csv(items: list[str], probs: np.ndarray, names: list[str]) -> str:
     return buf.getvalue()
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the classifier and the crops, check the size, write the CSV and print a summary."""
+# ----------------------------------------------------------------------------- Run
+def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
+    """Load the classifier and the crops, check the size; the CSV and its sidecar to write, and a summary line."""
     from replearn.data import marked_synthetic
-    from replearn.utils.atomic import save_json, write_text
+    from replearn.encoders import load_classifier
     from replearn.utils.runtime import resolve_device
     from replearn.workflows._images import read_images
 
-    out = output_path(args.out)
-    model, meta, names = load_classifier(args.model)
-    device = resolve_device(args.device)
-    images, items = read_images(args.images, args.key)
-    c, h, w = (int(s) for s in model.input_shape)
+    path = output_path(Path(out))
+    classifier = load_classifier(cfg.model)
+    device = resolve_device(cfg.device)
+    images, items = read_images(cfg.images, cfg.key)
+    c, h, w = classifier.input_shape
     if c != 1:
-        raise ReplearnError(f"--model {args.model}: takes {c}-channel images; predict reads grayscale crops only")
+        raise ReplearnError(f"--model {cfg.model}: takes {c}-channel images; predict reads grayscale crops only")
     if images.shape[1:] != (h, w):
         raise ReplearnError(
-            f"images {args.images}: crops are {images.shape[1]}x{images.shape[2]} px but the model was trained on "
+            f"images {cfg.images}: crops are {images.shape[1]}x{images.shape[2]} px but the model was trained on "
             f"{h}x{w} px crops; crop or pad them to {h}x{w}"
         )
-    probs = probabilities(model, images, device)
-    write_text(out, to_csv(items, probs, names))
+    probs = classifier.probabilities(images, device, BATCH)
+    names, meta = classifier.class_names, classifier.meta
     synthetic = bool(meta.get("synthetic", False))
-    images_synthetic = marked_synthetic(args.images)
+    images_synthetic = marked_synthetic(cfg.images)
     counts = np.bincount(probs.argmax(axis=1), minlength=len(names))
-    save_json(out.with_suffix(".json"), {
-        "model": str(args.model), "images": str(args.images), "n_items": len(items),
+
+    summary = ", ".join(f"{n}: {int(k)}" for n, k in zip(names, counts))
+    note = " (the model was trained on SYNTHETIC data)" if synthetic else ""
+    note += " (the crops are SYNTHETIC)" if images_synthetic else ""
+    result = Result(synthetic=synthetic or images_synthetic,
+                    summary=f"wrote {path}: {len(items)} crops; predicted {summary}{note}")
+    result.text(path, to_csv(items, probs, names))
+    result.json(path.with_suffix(".json"), {
+        "model": str(cfg.model), "images": str(cfg.images), "n_items": len(items),
         "class_names": names, "predicted_counts": counts.tolist(), "model_trained_on_synthetic_data": synthetic,
         "images_synthetic": images_synthetic,
         "model_meta": meta,
     })
-    summary = ", ".join(f"{n}: {int(k)}" for n, k in zip(names, counts))
-    note = " (the model was trained on SYNTHETIC data)" if synthetic else ""
-    note += " (the crops are SYNTHETIC)" if images_synthetic else ""
-    print(f"wrote {out}: {len(items)} crops; predicted {summary}{note}")
-    return 0
+    return result
