@@ -45,7 +45,8 @@ from sklearn.decomposition import PCA  # noqa: E402
 
 from replearn.cli import main as replearn_main  # noqa: E402
 from replearn.data import load_assignment, to_tensor  # noqa: E402
-from replearn.evaluate import AutoEncoderEmbedding, reconstruction_errors  # noqa: E402
+from replearn.encoders import AutoEncoderEmbedding  # noqa: E402
+from replearn.evaluate import reconstruction_errors  # noqa: E402
 from replearn.evaluate.figures import image_rows, save_figure  # noqa: E402
 from replearn.workflows._assignment_grid import DEFAULTS  # noqa: E402
 

@@ -76,7 +76,7 @@ def outputs(tmp_path_factory, shared_datasets):
             words += ["--out", str(out)]
         if words[0] in ("fashion", "transfer", "autoencoder"):
             words += ["--data-dir", str(shared_datasets)]
-        if words[0] not in ("synth",):  # commands with progress bars
+        if words[0] not in ("synth", "embed", "predict"):  # commands with progress bars
             words.append("--no-progress")
         assert main(words) == 0, name
         done[name] = out

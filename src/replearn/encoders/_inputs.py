@@ -28,6 +28,18 @@ from replearn.errors import ReplearnError
 ImageArray = np.ndarray | torch.Tensor
 
 
+def image_tags(tags: Any, float32_out: bool = False) -> Any:
+    """scikit-learn's tags of an image estimator: non-negative pixels, images or flattened rows.
+
+    ``float32_out``: a transformer whose outputs are float32 whatever comes in.
+    """
+    tags.input_tags.positive_only = True  # pixels: uint8 0..255 or float in [0, 1] / [0, 255]
+    tags.input_tags.three_d_array = True  # images (N, H, W) as well as flattened rows
+    if float32_out:
+        tags.transformer_tags.preserves_dtype = ["float32"]
+    return tags
+
+
 class ImageInputError(ReplearnError, ValueError):
     """Bad data given to an encoder estimator (a :class:`ReplearnError` and a ``ValueError``)."""
 

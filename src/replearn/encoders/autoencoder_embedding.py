@@ -39,7 +39,8 @@ from sklearn.exceptions import NotFittedError
 
 
 from replearn.data.augment import make_corruption
-from replearn.encoders._inputs import ImageArray, ImageInputError, as_images, image_layout, normalise_image_shape
+from replearn.encoders._inputs import (ImageArray, ImageInputError, as_images, image_layout, image_tags,
+                                       normalise_image_shape)
 from replearn.errors import ReplearnError
 from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder, create_model, load_model
 from replearn.train import TrainConfig, fit, predict
@@ -144,12 +145,8 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         self.image_shape = image_shape
 
     def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags: non-negative pixels, images or flattened rows."""
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True  # pixels: uint8 0..255 or float in [0, 1] / [0, 255]
-        tags.input_tags.three_d_array = True  # images (N, H, W) as well as flattened rows
-        tags.transformer_tags.preserves_dtype = ["float32"]  # codes are float32 whatever comes in
-        return tags
+        """scikit-learn's tags: non-negative pixels, images or flattened rows, float32 out."""
+        return image_tags(super().__sklearn_tags__(), float32_out=True)
 
     # ------------------------------------------------------------------ building
     def _images(self, X: ImageArray, name: str = "X", *, reset: bool = False,

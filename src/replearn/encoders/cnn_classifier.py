@@ -50,7 +50,7 @@ from sklearn.utils.validation import check_array, column_or_1d
 from torch import nn
 
 from replearn.encoders._inputs import (
-    ImageArray, ImageInputError, ImageInputTypeError, as_images, normalise_image_shape, one_line,
+    ImageArray, ImageInputError, ImageInputTypeError, as_images, image_tags, normalise_image_shape, one_line,
 )
 from replearn.errors import ReplearnError
 from replearn.models import Network, create_model
@@ -155,10 +155,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags: non-negative pixels, images or flattened rows."""
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True  # pixels: uint8 0..255 or float in [0, 1] / [0, 255]
-        tags.input_tags.three_d_array = True  # images (N, H, W) as well as flattened rows
-        return tags
+        return image_tags(super().__sklearn_tags__())
 
     # ------------------------------------------------------------------ settings
     def train_config(self) -> TrainConfig:

@@ -23,7 +23,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from replearn.encoders._inputs import ImageArray, as_images, normalise_image_shape
+from replearn.encoders._inputs import ImageArray, as_images, image_tags, normalise_image_shape
 from replearn.errors import ReplearnError
 from replearn.models import small_cnn
 from replearn.train import TrainConfig, fit, predict
@@ -111,12 +111,8 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         self.image_shape = image_shape
 
     def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags: non-negative pixels, images or flattened rows."""
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True  # pixels: uint8 0..255 or float in [0, 1] / [0, 255]
-        tags.input_tags.three_d_array = True  # images (N, H, W) as well as flattened rows
-        tags.transformer_tags.preserves_dtype = ["float32"]  # features are float32 whatever comes in
-        return tags
+        """scikit-learn's tags: non-negative pixels, images or flattened rows, float32 out."""
+        return image_tags(super().__sklearn_tags__(), float32_out=True)
 
     def fit(self, X: ImageArray, y: Any = None) -> "ContrastiveEmbedding":
         """Train the encoder on images ``X`` (N, H, W), (N, 1, H, W) or rows (N, H*W), no labels; ``y`` is ignored."""

@@ -143,6 +143,26 @@ def bf16_option(default: str = "auto", what: str = "training") -> Any:
                            "(wherever it runs) or 'off'", choices=("auto", "on", "off"))
 
 
+@dataclasses.dataclass
+class RunOptions:
+    """The options of every workflow that trains: seed, device, the quick profile, progress bars.
+
+    A workflow's Config inherits them: ``class Config(RunOptions): ...``.
+    """
+
+    seed: int = seed_option()
+    device: str = device_option()
+    quick: bool = quick_option()
+    progress: bool = progress_option()
+
+
+@dataclasses.dataclass
+class MnistRunOptions(RunOptions):
+    """:class:`RunOptions` and the folder of the MNIST-like IDX files."""
+
+    data_dir: str | None = data_dir_option()
+
+
 def parse_int_list(text: str) -> list[int]:
     """``"128,32"`` -> ``[128, 32]``; ``""`` -> ``[]``."""
     try:

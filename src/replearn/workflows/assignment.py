@@ -37,7 +37,7 @@ from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
 from replearn.workflows import assignment_report
 from replearn.workflows._assignment_metrics import assemble_metrics
-from replearn.workflows._run import Result, device_option, option, progress_option, quick_option, seed_option
+from replearn.workflows._run import Result, RunOptions, option
 
 COMMAND = "assignment"
 HELP = "the assignment: CNN, autoencoder and simple classifiers on few labelled crops, over a grid; HTML report"
@@ -58,7 +58,7 @@ def _table(name: str) -> Any:
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config:
+class Config(RunOptions):
     """The grid config, one field per table (keys and defaults: ``_assignment_grid.DEFAULTS``), and the data."""
 
     data: dict = _table("data")
@@ -73,10 +73,6 @@ class Config:
     # --config is a field (not CONFIG_FILE) so that checks name the file; the harness reads it from args.config
     config: str | None = option(None, "grid config (see configs/grid.toml); default: built-in grid", metavar="TOML",
                                 in_file=False)
-    seed: int = seed_option()
-    device: str = device_option()
-    quick: bool = quick_option()
-    progress: bool = progress_option()
 
     def tables(self) -> dict[str, dict[str, Any]]:
         """The grid config: table -> keys (what ``grid.toml`` holds)."""

@@ -30,8 +30,7 @@ from replearn.workflows import autoencoder_report
 from replearn.workflows._autoencoder_measure import TRUST_NOTE, compare_methods, embedding_metrics, row
 from replearn.workflows._autoencoder_setup import (QUICK_EVAL, QUICK_TRAIN, check_config, estimator,  # noqa: F401
                                                    parse_blocks, parse_widths, prepare_data, recipe)
-from replearn.workflows._run import (Result, bf16_option, data_dir_option, device_option, option, progress_option,
-                                     quick_option, seed_option)
+from replearn.workflows._run import MnistRunOptions, Result, bf16_option, option
 
 COMMAND = "autoencoder"
 HELP = "lecture exercise 2: autoencoder to 2-D codes; scatter, reconstructions, k-NN, trustworthiness"
@@ -52,7 +51,7 @@ CONFIG_FILE = DDP = True
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config:
+class Config(MnistRunOptions):
     """The default recipe: the lecture's architecture (conv_autoencoder's defaults); epochs and peak learning rate
     from a sweep on full MNIST (docs/autoencoder.md); 40 epochs, the lecture's suggestion, fit the course's budget."""
 
@@ -89,11 +88,6 @@ class Config:
     compare_ref: int = option(5000, "t-SNE/ISOMAP reference points, a seeded subset", metavar="N")
     compare_queries: int = option(5000, "t-SNE/ISOMAP query points, a seeded subset", metavar="M")
     compare: bool = option(False, "also embed with PCA, t-SNE and ISOMAP and compare")
-    seed: int = seed_option()
-    device: str = device_option()
-    data_dir: str | None = data_dir_option()
-    quick: bool = quick_option()
-    progress: bool = progress_option()
 
     def check(self) -> None:
         check_config(self)  # numbers, widths, noise, the data set and the network, before any folder is made

@@ -21,8 +21,7 @@ from typing import Any
 
 from replearn.errors import ReplearnError
 from replearn.workflows import course_report
-from replearn.workflows._run import (Result, data_dir_option, device_option, option, output_location, progress_option,
-                                     quick_option, seed_option)
+from replearn.workflows._run import MnistRunOptions, Result, option, output_location
 
 COMMAND = "course"
 HELP = "run the whole course (fashion, transfer, autoencoder, assignment) and write one combined report"
@@ -40,7 +39,7 @@ COMMON = ("seed", "device", "data_dir", "quick", "progress")
 
 
 @dataclass
-class Config:
+class Config(MnistRunOptions):
     """Which stages to run and the options they share."""
 
     stages: str = option(",".join(STAGES), f"comma-separated stages to run, in course order "
@@ -49,11 +48,6 @@ class Config:
                                                "(default: built-in SYNTHETIC crops)", metavar="NPZ")
     compare: bool = option(True, "the comparisons (from-scratch transfer, PCA/t-SNE/ISOMAP); --no-compare skips "
                                  "them to save time")
-    seed: int = seed_option()
-    device: str = device_option()
-    data_dir: str | None = data_dir_option()
-    quick: bool = quick_option()
-    progress: bool = progress_option()
 
     def check(self) -> None:
         self.selected()

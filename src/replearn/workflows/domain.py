@@ -50,7 +50,7 @@ from replearn.workflows import domain_report
 from replearn.workflows._domain_data import (K_NEIGHBOURS, N_SYNTHETIC, PRESETS, QUICK_SYNTHETIC, describe,
                                              load_inputs, trained_on)
 from replearn.workflows._domain_measure import measure
-from replearn.workflows._run import Result, device_option, option, progress_option, quick_option, seed_option
+from replearn.workflows._run import Result, RunOptions, option
 
 COMMAND = "domain"
 HELP = "domain-shift view: a trained encoder's codes of SYNTHETIC crops vs REAL cells; figures, metrics, report"
@@ -68,7 +68,7 @@ METHOD_TITLES = {"pca": "PCA", "tsne": "t-SNE", "isomap": "ISOMAP"}
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config:
+class Config(RunOptions):
     """The saved model, the two domains' crops, and how to view and measure them."""
 
     model: str = option(None, "run folder (its model.safetensors) or a .safetensors file: autoencoder or classifier",
@@ -84,10 +84,6 @@ class Config:
                          choices=tuple(METHOD_TITLES))
     layer: str = option("features", "classifier networks: the layer to read")
     k: int = option(K_NEIGHBOURS, "neighbours of the k-NN guess", metavar="K")
-    seed: int = seed_option()
-    device: str = device_option()
-    quick: bool = quick_option()
-    progress: bool = progress_option()
 
     def check(self) -> None:
         """Everything a user can get wrong, before the run folder is made (the recipe reads the inputs again)."""

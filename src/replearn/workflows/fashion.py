@@ -32,8 +32,7 @@ from replearn.train import bf16_enabled, evaluate
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fashion_report
 from replearn.workflows._mnist_like import INPUT_SHAPE, NORMALISATION, bn_momentum, check_subset, load_tensors
-from replearn.workflows._run import (Result, bf16_option, check_at_least, data_dir_option, device_option, option,
-                                     progress_option, quick_option, seed_option)
+from replearn.workflows._run import MnistRunOptions, Result, bf16_option, check_at_least, option
 
 COMMAND = "fashion"
 HELP = "train the lecture's CNN on Fashion-MNIST and save it (the base for `replearn transfer`)"
@@ -52,7 +51,7 @@ RESULT_FILES = ("results.md",)
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config:
+class Config(MnistRunOptions):
     """The default recipe (``train_size``/``test_size`` 0: the full sets)."""
     epochs: int = option(20, "passes over the training set")
     batch_size: int = option(256, "images per step")
@@ -71,11 +70,6 @@ class Config:
     train_size: int = option(0, "use a stratified subset of N training images (0: all)", metavar="N")
     test_size: int = option(0, "use a stratified subset of N test images (0: all)", metavar="N")
     val_size: int = option(0, "hold out N training images as a validation set (0: none)", metavar="N")
-    seed: int = seed_option()
-    device: str = device_option()
-    data_dir: str | None = data_dir_option()
-    quick: bool = quick_option()
-    progress: bool = progress_option()
 
     def check(self) -> None:
         check_at_least(self, 0, "shift", "train_size", "test_size", "val_size")

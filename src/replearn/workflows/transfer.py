@@ -37,8 +37,7 @@ from replearn.errors import ReplearnError
 from replearn.utils.runtime import machine_info
 from replearn.workflows import transfer_report
 from replearn.workflows._mnist_like import BN_MOMENTA, check_subset, load_tensors
-from replearn.workflows._run import (Result, bf16_option, check_at_least, data_dir_option, device_option, option,
-                                     progress_option, quick_option, seed_option)
+from replearn.workflows._run import MnistRunOptions, Result, bf16_option, check_at_least, option
 from replearn.workflows._transfer_models import (frozen_transfer, from_scratch, load_base, locate_base,
                                                  unfreeze_for_fine_tuning)
 from replearn.workflows._transfer_train import Trainer, classifier, train_fashion_base
@@ -59,7 +58,7 @@ RESULT_FILES = ("results.md",)
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config:
+class Config(MnistRunOptions):
     """The lecture's settings (5 epochs, batch 512, SGD lr 0.01 momentum 0.9) and the fine-tuning stage."""
 
     epochs: int = option(5, "epochs of each variant")
@@ -80,11 +79,6 @@ class Config:
                                     ".safetensors file", metavar="RUN_OR_WEIGHTS", in_file=False)
     train_base: bool = option(False, "train the base first (fashion's defaults, or quick ones with --quick) "
                                      "into <run>/base/", in_file=False)
-    seed: int = seed_option()
-    device: str = device_option()
-    data_dir: str | None = data_dir_option()
-    quick: bool = quick_option()
-    progress: bool = progress_option()
 
     def check(self) -> None:
         check_at_least(self, 1, "seeds", "epochs", "fine_tune_epochs")
