@@ -77,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"replearn {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"replearn {args.command}: interrupted", file=sys.stderr)
+        hint = ""
+        if getattr(args._module, "RESUMABLE", False) and args.out:
+            hint = f"; continue with: replearn {args.command} --out {args.out} --resume"
+        print(f"replearn {args.command}: interrupted; no results were written{hint}", file=sys.stderr)
         return 130
     finally:
         if getattr(args, "ddp", False):

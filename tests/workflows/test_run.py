@@ -120,8 +120,11 @@ def test_a_failing_recipe_leaves_no_finished_looking_files(toy, tmp_path):
     toy()
     assert main(["toy", "--out", str(out)]) == 0
     toy(recipe=fail)
-    assert main(["toy", "--out", str(out)]) == 2
+    assert main(["toy", "--out", str(out)]) == 2  # refused: the folder holds another run
+    assert (out / "metrics.json").exists()
+    assert main(["toy", "--out", str(out), "--overwrite"]) == 2  # the earlier run is cleared, then the recipe fails
     assert not (out / "metrics.json").exists() and not (out / "report.html").exists()
+    assert not (out / "table.md").exists(), "the earlier run's outputs went with it"
 
 
 def test_file_workflow_defaults_to_a_new_run_folder(toy, tmp_path, monkeypatch):

@@ -44,13 +44,17 @@ finished; removed before a run starts again in the same folder).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from replearn.config import load_toml, merge
 from replearn.errors import ReplearnError
@@ -310,30 +314,125 @@ def output_location(module: ModuleType, out: str | os.PathLike | None) -> Path:
     return Path(out)
 
 
+MANIFEST = ".replearn-outputs.json"
+"""The files a finished run wrote (so that ``--overwrite`` can remove exactly them)."""
+
+LOCK = ".replearn.lock"
+"""Held (``flock``) while a run writes into its folder."""
+
+MIN_FREE_MB = 50
+"""A run folder on a disk with less free space than this (or than the workflow's ``OUTPUT_MB``) is refused."""
+
+
+def _first_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(module: ModuleType, target: Path, *, folder: bool) -> None:
+    """Refuse, in one line and before any work, an output location that cannot take the run's files.
+
+    ``target`` is the run folder (``folder``) or the file to write (or a folder to write it into).
+    Checked: a file path is not a symlink, a FIFO or a device; a run folder is a folder; the nearest existing folder is
+    writable; the disk has room for the workflow's estimate (``OUTPUT_MB``, at least ``MIN_FREE_MB``).
+    """
+    if not folder:
+        if target.is_symlink() or (target.exists() and not target.is_file() and not target.is_dir()):
+            kind = "a symlink" if target.is_symlink() else "not a regular file (a FIFO or a device)"
+            raise ReplearnError(f"--out {target}: is {kind}; give the path of a regular file to write")
+        if target.name and not target.parent.exists() and target.parent != Path():
+            if not str(target).startswith("runs" + os.sep):
+                raise ReplearnError(f"--out {target}: folder {target.parent} does not exist; create it first")
+    elif target.exists() and not target.is_dir():
+        raise ReplearnError(f"--out {target}: exists and is not a directory")
+    base = _first_existing(target if folder else target.parent)
+    if not base.is_dir():
+        raise ReplearnError(f"--out {target}: {base} is not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ReplearnError(f"--out {target}: {base} is not writable")
+    if folder and target.exists() and not os.access(target, os.W_OK | os.X_OK):
+        raise ReplearnError(f"--out {target}: the folder is not writable")
+    need = max(MIN_FREE_MB, int(getattr(module, "OUTPUT_MB", 0)))
+    free = shutil.disk_usage(base).free / 2**20
+    if free < need:
+        raise ReplearnError(f"--out {target}: only {free:.0f} MB free on its disk; this run writes up to about "
+                            f"{need} MB")
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock: a second run on the same folder gets one line instead of mixing files."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / LOCK, "a+")  # noqa: SIM115 - closed below
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ReplearnError(f"--out {run_dir}: another replearn run is writing into this folder; wait for it "
+                                "or choose another --out") from None
+        for stray in run_dir.glob(".*.tmp"):  # an interrupted atomic write of an earlier run
+            stray.unlink(missing_ok=True)
+        yield
+    finally:
+        fh.close()
+
+
+def earlier_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds (part of) another run: its config, results or outputs."""
+    return any((run_dir / name).exists() for name in ("config.json", MANIFEST, *FINISHED_FILES))
+
+
+def clear_run(module: ModuleType, run_dir: Path) -> None:
+    """Remove an earlier run's files from ``run_dir`` (``--overwrite``): its listed outputs, config, results."""
+    names = [*FINISHED_FILES, *getattr(module, "RESULT_FILES", ()), "config.json", "checkpoint.pt"]
+    try:
+        names += json.loads((run_dir / MANIFEST).read_text())
+    except (OSError, ValueError, TypeError):
+        pass
+    for name in names:
+        path = run_dir / str(name)
+        if path.resolve().is_relative_to(run_dir.resolve()) and (path.is_file() or path.is_symlink()):
+            path.unlink()
+    (run_dir / MANIFEST).unlink(missing_ok=True)
+
+
 def clear_finished(module: ModuleType, run_dir: Path) -> None:
     """Remove an earlier run's finished-result files, so a failing run cannot look finished."""
     for name in (*FINISHED_FILES, *getattr(module, "RESULT_FILES", ())):
         (run_dir / name).unlink(missing_ok=True)
 
 
-def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, *, resume: bool = False) -> Result:
+def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, *, resume: bool = False,
+            overwrite: bool = False) -> Result:
     """Run workflow ``module`` with ``cfg`` into ``out`` and write its outputs; return the recipe's Result.
 
-    The Python equivalent of ``replearn <command>``: the run folder is made
-    (``runs/<command>-<stamp>/`` when ``out`` is None), ``config.json`` saved,
-    the seed set, the recipe run, and only then its files, report and metrics
-    written.
+    The Python equivalent of ``replearn <command>``: the output location is checked (writable, room,
+    not another run's folder unless ``overwrite``, not locked by a running run), the run folder made
+    (``runs/<command>-<stamp>/`` when ``out`` is None), ``config.json`` saved, the seed set, the recipe
+    run, and only then its files, report and metrics written. A write that fails removes what this run
+    wrote and raises one line.
     """
     from replearn.utils.runtime import seed_everything
 
     if _is_file_output(module):
         target = output_location(module, out)
+        check_writable(module, target, folder=False)
         if hasattr(cfg, "seed"):
             seed_everything(cfg.seed)
         result = module.run(cfg, target)
-        root = Path()  # file workflows name their files as paths
-    else:
-        root = Path(out) if resume else output_location(module, out)
+        _write_or_undo(result, Path(), cfg)
+        return result
+    root = Path(out) if out is not None else new_run_dir_name(module.COMMAND)
+    check_writable(module, root, folder=True)
+    make_run_dir(root, module.COMMAND)
+    with locked(root):
+        if not resume and earlier_run(root):
+            if not overwrite:
+                raise ReplearnError(f"--out {root}: holds another run's files (config.json, results); choose a new "
+                                    "--out, add --overwrite to replace them, or --resume where the command has it")
+            clear_run(module, root)
         clear_finished(module, root)
         if not resume:
             save_json(root / "config.json", saved_config(cfg))
@@ -341,26 +440,53 @@ def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, 
         if hasattr(cfg, "seed"):
             seed_everything(cfg.seed)
         result = module.run(cfg, root) if not resume else module.run(cfg, root, resume=True)
-    write_outputs(result, root, cfg)
+        _write_or_undo(result, root, cfg)
     return result
 
 
-def write_outputs(result: Result, root: Path, cfg: Any) -> None:
-    """The recipe's files, then the report (with the config and the banners), then ``metrics.json``."""
+def _write_or_undo(result: Result, root: Path, cfg: Any) -> None:
+    """:func:`write_outputs`; a failed write (disk full, a file-size limit) removes what it wrote, one line."""
+    written: list[Path] = []
+    try:
+        write_outputs(result, root, cfg, written)
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+        raise ReplearnError(f"cannot write the results{where}: {reason}; nothing of this run's results was kept "
+                            "(free some space or choose another --out)") from None
+
+
+def write_outputs(result: Result, root: Path, cfg: Any, written: list[Path] | None = None) -> None:
+    """The recipe's files, then the report (with the config and the banners), then ``metrics.json``.
+
+    Each path is appended to ``written`` once it is in place; the run folder's manifest lists them.
+    """
+    written = [] if written is None else written
     quick = bool(getattr(cfg, "quick", False))
     for name, write in result.files:
-        write(root / name)
+        path = root / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise ReplearnError(f"{path}: is not a regular file (a symlink, FIFO or device); not replaced")
+        write(path)
+        written.append(path)
+        if path.suffix == ".safetensors":
+            written.append(path.with_suffix(".json"))
     if result.report is not None:
         report = result.report
         if quick and QUICK_BANNER not in report.banner:
             report.banner = ". ".join(b.rstrip(".") for b in (report.banner, QUICK_BANNER) if b)
         report.heading("Configuration")
         report.table(["key", "value"], [[k, _show(v)] for k, v in _flat(saved_config(cfg)).items()])
-        report.write(root)
+        written += report.write(root)
+    if root != Path():  # a run folder: the manifest of its outputs, then metrics.json last
+        names = sorted({os.path.relpath(p, root) for p in written})
+        save_json(root / MANIFEST, names)
     if result.metrics is not None:
         metrics = dict(result.metrics)
         metrics.setdefault("quick", quick)
-        save_json(root / "metrics.json", metrics)
+        written.append(save_json(root / "metrics.json", metrics))
     summary = result.summary.rstrip()
     if quick:  # the closing line carries the banner
         summary = f"{summary} [{QUICK_BANNER}]" if summary else QUICK_BANNER
@@ -457,6 +583,9 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
                          help="continue the run in --out from its checkpoint, with its saved settings")
     common.add_argument("--out", metavar="PATH",
                         help=getattr(module, "OUT_HELP", "run directory (default: runs/<command>-<timestamp>/)"))
+    if not _is_file_output(module):
+        common.add_argument("--overwrite", action="store_true",
+                            help="replace the results of an earlier run in --out (default: refuse)")
     if getattr(module, "DDP", False):
         common.add_argument("--ddp", action="store_true",
                             help="train with DistributedDataParallel; start with "
@@ -501,5 +630,5 @@ def main(module: ModuleType, args: argparse.Namespace) -> int:
         execute(module, cfg, args.out, resume=True)
         return 0
     cfg = resolve_config(module, args)
-    execute(module, cfg, args.out)
+    execute(module, cfg, args.out, overwrite=bool(getattr(args, "overwrite", False)))
     return 0
