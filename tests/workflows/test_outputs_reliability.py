@@ -51,10 +51,6 @@ def _symlink(tmp_path: Path) -> Path:
     return path
 
 
-def _missing_parent(tmp_path: Path) -> Path:
-    return tmp_path / "no" / "such" / "data.npz"
-
-
 def _device(tmp_path: Path) -> Path:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
@@ -65,20 +61,22 @@ def _device(tmp_path: Path) -> Path:
     (_fifo, "not a regular file"),
     (_symlink, "is a symlink"),
     (_device, "not a regular file"),
-    (_missing_parent, "does not exist; create it first"),
 ])
 def test_bad_file_outputs_are_refused_before_any_work(make, message, tmp_path, capsys):
     target = make(tmp_path)
     before = target.lstat().st_mode if os.path.lexists(target) else None
     assert main(["synth", "--quick", "--out", str(target)]) == 2
     assert message in _one_line(capsys)
-    if before is not None:  # the special file is still what it was
-        assert target.lstat().st_mode == before
-        assert stat.S_IFMT(target.lstat().st_mode) != stat.S_IFREG or target.is_symlink()
-    else:
-        assert not target.parent.exists()
+    assert target.lstat().st_mode == before  # the special file is still what it was
+    assert stat.S_IFMT(target.lstat().st_mode) != stat.S_IFREG or target.is_symlink()
     if target.is_symlink():
         assert (tmp_path / "real.npz").read_bytes() == b"keep"
+
+
+def test_a_missing_parent_folder_is_made_with_a_note(tmp_path, capsys):
+    target = tmp_path / "new" / "data.npz"
+    assert main(["synth", "--quick", "--out", str(target)]) == 0
+    assert target.is_file() and f"creating the folder {target.parent}" in capsys.readouterr().out
 
 
 def test_a_file_where_the_run_folder_should_be(toy, tmp_path, capsys):

@@ -335,16 +335,13 @@ def check_writable(module: ModuleType, target: Path, *, folder: bool) -> None:
     """Refuse, in one line and before any work, an output location that cannot take the run's files.
 
     ``target`` is the run folder (``folder``) or the file to write (or a folder to write it into).
-    Checked: a file path is not a symlink, a FIFO or a device; a run folder is a folder; the nearest existing folder is
+    Checked: a file path is not a symlink, a FIFO or a device (a missing parent folder is made, with a note); a run folder is a folder; the nearest existing folder is
     writable; the disk has room for the workflow's estimate (``OUTPUT_MB``, at least ``MIN_FREE_MB``).
     """
     if not folder:
         if target.is_symlink() or (target.exists() and not target.is_file() and not target.is_dir()):
             kind = "a symlink" if target.is_symlink() else "not a regular file (a FIFO or a device)"
             raise ReplearnError(f"--out {target}: is {kind}; give the path of a regular file to write")
-        if target.name and not target.parent.exists() and target.parent != Path():
-            if not str(target).startswith("runs" + os.sep):
-                raise ReplearnError(f"--out {target}: folder {target.parent} does not exist; create it first")
     elif target.exists() and not target.is_dir():
         raise ReplearnError(f"--out {target}: exists and is not a directory")
     base = _first_existing(target if folder else target.parent)
@@ -414,6 +411,7 @@ def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, 
     run, and only then its files, report and metrics written. A write that fails removes what this run
     wrote and raises one line.
     """
+    from replearn.train.distributed import is_main_process
     from replearn.utils.runtime import seed_everything
 
     if _is_file_output(module):
@@ -422,9 +420,15 @@ def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, 
         if hasattr(cfg, "seed"):
             seed_everything(cfg.seed)
         result = module.run(cfg, target)
+        if not target.parent.exists() and not str(target).startswith("runs" + os.sep):
+            print(f"note: creating the folder {target.parent} for --out")
         _write_or_undo(result, Path(), cfg)
         return result
     root = Path(out) if out is not None else new_run_dir_name(module.COMMAND)
+    if not is_main_process():  # --ddp: every rank trains alike, rank 0 alone checks, locks and writes
+        if hasattr(cfg, "seed"):
+            seed_everything(cfg.seed)
+        return module.run(cfg, root) if not resume else module.run(cfg, root, resume=True)
     check_writable(module, root, folder=True)
     make_run_dir(root, module.COMMAND)
     with locked(root):
