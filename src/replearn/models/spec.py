@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from torch import nn
 
@@ -94,6 +95,34 @@ def _options(entry: LayerSpec, positional: int, allowed: dict[str, int]) -> tupl
 
 def build_layer(entry: LayerSpec, shape: tuple[int, ...], bn_momentum: float, bn_eps: float) -> tuple[nn.Module, tuple[int, ...]]:
     """Build the module for ``entry`` given the input ``shape`` (without batch); return it and the output shape."""
+    make, out_shape, _ = _plan(entry, shape, bn_momentum, bn_eps)
+    return make(), out_shape
+
+
+def layer_size(entry: LayerSpec, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """The number of values the layer for ``entry`` would hold, and its output shape, without building it.
+
+    The count is :func:`replearn.models.summary.count_params`'s total: weights and biases, plus
+    BatchNorm's scale, shift, moving mean and moving variance. The spec is checked exactly as
+    :func:`build_layer` checks it.
+    """
+    _, out_shape, n_values = _plan(entry, shape, 0.1, 1e-5)
+    return n_values, out_shape
+
+
+def spec_size(spec: Sequence[str], input_shape: Sequence[int]) -> int:
+    """The number of values a network built from ``spec`` on ``input_shape`` would hold (nothing is allocated)."""
+    shape = tuple(int(d) for d in input_shape)
+    total = 0
+    for text in spec:
+        n_values, shape = layer_size(parse_entry(text), shape)
+        total += n_values
+    return total
+
+
+def _plan(entry: LayerSpec, shape: tuple[int, ...], bn_momentum: float,
+          bn_eps: float) -> tuple[Callable[[], nn.Module], tuple[int, ...], int]:
+    """Check ``entry`` on the input ``shape``; return (a maker of its module, the output shape, its value count)."""
     op = entry.op
     rank = len(shape)
 
@@ -107,37 +136,38 @@ def build_layer(entry: LayerSpec, shape: tuple[int, ...], bn_momentum: float, bn
         (filters,), opts = _options(entry, 1, {"k": 3, "s": 1})
         filters = _int(entry, filters, "filters")
         k, s = opts["k"], opts["s"]
-        layer = nn.Conv2d(shape[0], filters, k, stride=s, padding=k // 2)
         size = [(n + 2 * (k // 2) - k) // s + 1 for n in shape[1:]]
-        return layer, (filters, size[0], size[1])
+        return (lambda: nn.Conv2d(shape[0], filters, k, stride=s, padding=k // 2),
+                (filters, size[0], size[1]), shape[0] * filters * k * k + filters)
     if op == "dense":
         need_rank(1)
         (units,), _ = _options(entry, 1, {})
         units = _int(entry, units, "units")
-        return nn.Linear(shape[0], units), (units,)
+        return lambda: nn.Linear(shape[0], units), (units,), shape[0] * units + units
     if op == "bn":
         _options(entry, 0, {})
         if rank == 3:
-            return nn.BatchNorm2d(shape[0], eps=bn_eps, momentum=bn_momentum), shape
+            return lambda: nn.BatchNorm2d(shape[0], eps=bn_eps, momentum=bn_momentum), shape, 4 * shape[0]
         need_rank(1)
-        return nn.BatchNorm1d(shape[0], eps=bn_eps, momentum=bn_momentum), shape
+        return lambda: nn.BatchNorm1d(shape[0], eps=bn_eps, momentum=bn_momentum), shape, 4 * shape[0]
     if op in ("relu", "gelu", "sigmoid", "tanh"):
         _options(entry, 0, {})
-        return {"relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[op](), shape
+        return {"relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[op], shape, 0
     if op in ("maxpool", "avgpool"):
         need_rank(3)
         size = _int(entry, entry.args[0], "pool size") if entry.args else 2
         if shape[1] < size or shape[2] < size:
             raise ReplearnError(f"model spec {entry.text!r}: input {shape} is too small to pool by {size}")
-        layer = nn.MaxPool2d(size) if op == "maxpool" else nn.AvgPool2d(size)
-        return layer, (shape[0], shape[1] // size, shape[2] // size)
+        pool = nn.MaxPool2d if op == "maxpool" else nn.AvgPool2d
+        return lambda: pool(size), (shape[0], shape[1] // size, shape[2] // size), 0
     if op == "gap":
         need_rank(3)
-        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), (shape[0],)
+        return lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), (shape[0],), 0
     if op == "upsample":
         need_rank(3)
         scale = _int(entry, entry.args[0], "scale") if entry.args else 2
-        return nn.Upsample(scale_factor=scale, mode="nearest"), (shape[0], shape[1] * scale, shape[2] * scale)
+        return (lambda: nn.Upsample(scale_factor=scale, mode="nearest"),
+                (shape[0], shape[1] * scale, shape[2] * scale), 0)
     if op == "dropout":
         if len(entry.args) != 1:
             raise ReplearnError(f"model spec {entry.text!r}: dropout needs one rate, e.g. 'dropout 0.25'")
@@ -147,14 +177,14 @@ def build_layer(entry: LayerSpec, shape: tuple[int, ...], bn_momentum: float, bn
             rate = -1.0
         if not 0.0 <= rate < 1.0:
             raise ReplearnError(f"model spec {entry.text!r}: dropout rate must be in [0, 1), got {entry.args[0]!r}")
-        return Dropout(rate), shape
+        return lambda: Dropout(rate), shape, 0
     if op == "flatten":
         _options(entry, 0, {})
-        return nn.Flatten(), (math.prod(shape),)
+        return nn.Flatten, (math.prod(shape),), 0
     if op == "reshape":
         need_rank(1)
         dims = tuple(_int(entry, a, "reshape size") for a in entry.args)
         if len(dims) != 3 or math.prod(dims) != shape[0]:
             raise ReplearnError(f"model spec {entry.text!r}: cannot reshape {shape[0]} values to {dims}")
-        return nn.Unflatten(1, dims), dims
+        return lambda: nn.Unflatten(1, dims), dims, 0
     raise AssertionError(op)  # pragma: no cover - OPS and this function agree

@@ -280,6 +280,28 @@ def _evaluate_set(model: nn.Module, pair: Pair, loss_fn: nn.Module, batch_size: 
     return {k: v / max(sums[-1], 1.0) for k, v in zip(keys, sums)}
 
 
+# ---------------------------------------------------------------------------- divergence
+def _first_non_finite(model: nn.Module) -> str | None:
+    """The name of the first floating-point parameter or buffer holding NaN or infinity (one device sync)."""
+    named = [(name, t) for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_floating_point()]
+    if not named:
+        return None
+    with torch.no_grad():
+        finite = torch.stack([torch.isfinite(t).all() for _, t in named])
+        if bool(finite.all()):
+            return None
+        return named[int((~finite).nonzero()[0, 0])][0]
+
+
+def _diverged(epoch: int, config: TrainConfig, lr: float, what: str) -> ReplearnError:
+    """The one-line error for a run whose loss or weights stopped being finite in ``epoch`` (0-based)."""
+    return ReplearnError(
+        f"training diverged in epoch {epoch + 1} of {config.epochs}: {what} at learning rate {lr:.3g}; "
+        f"nothing of this epoch was saved; lower --lr (e.g. from {config.lr:.3g} to {config.lr / 10:.3g}) "
+        "and train again"
+    )
+
+
 # ---------------------------------------------------------------------------- fit
 def fit(
     model: nn.Module,
@@ -324,7 +346,10 @@ def fit(
         The run's :class:`History` (including epochs before a resume).
 
     Raises:
-        ReplearnError: bad data, config or checkpoint; the message names what and why.
+        ReplearnError: bad data, config or checkpoint; the message names what and why. Also a run
+            that diverges: when an epoch's mean training loss, or a weight or buffer at the end of
+            the epoch, is NaN or infinite, training stops with one line naming the epoch and the
+            learning rate, before that epoch's checkpoint is written (the last good one stays).
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -445,7 +470,15 @@ def fit(
             logs = _train_epoch(net, x, y, epoch, config, loss_fn, optimizer, scheduler, params, device,
                                 use_bf16, augment, classification, bar, dinfo)
             lr = logs.pop("lr")
+            if not math.isfinite(logs["loss"]):  # the same sum on every rank of a DDP run
+                raise _diverged(epoch, config, lr, f"the training loss became {logs['loss']}")
             sync_buffers(model)  # DDP runs: BatchNorm statistics of rank 0 everywhere
+            bad = _first_non_finite(model)
+            what = None if bad is None else f"tensor {bad!r} of the model became NaN or infinite"
+            if dinfo is not None and any_process(bad is not None, device) and bad is None:
+                what = "a tensor of the model on another process became NaN or infinite"
+            if what is not None:
+                raise _diverged(epoch, config, lr, what)
             if val is not None:
                 for key, value in _evaluate_set(model, val, loss_fn, eval_batch, classification, dinfo,
                                                 **eval_kw).items():
