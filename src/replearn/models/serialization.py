@@ -35,7 +35,7 @@ from replearn.errors import ReplearnError
 from replearn.models.autoencoder import AutoEncoder
 from replearn.models.network import Network
 from replearn.models.spec import spec_size
-from replearn.utils.atomic import _to_jsonable, save_json, write_bytes
+from replearn.utils.atomic import save_json, to_jsonable, write_bytes
 
 FORMAT = "replearn-model/1"
 WEIGHTS_NAME = "model.safetensors"
@@ -59,7 +59,7 @@ def _json_sha256(obj: Any) -> str:
 
 def _plain(obj: Any) -> Any:
     """``obj`` as the JSON sidecar will read back (numpy values and paths converted, tuples as lists)."""
-    return json.loads(json.dumps(obj, default=_to_jsonable))
+    return json.loads(json.dumps(obj, default=to_jsonable))
 
 
 def _header_metadata(path: Path) -> dict[str, Any]:

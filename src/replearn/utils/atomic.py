@@ -55,7 +55,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def _to_jsonable(obj: Any) -> Any:
+def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays and paths so ``json`` can write them."""
     if hasattr(obj, "tolist"):
         return obj.tolist()
@@ -66,4 +66,4 @@ def _to_jsonable(obj: Any) -> Any:
 
 def save_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return write_text(path, json.dumps(obj, indent=2, default=_to_jsonable) + "\n")
+    return write_text(path, json.dumps(obj, indent=2, default=to_jsonable) + "\n")
