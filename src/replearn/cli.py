@@ -54,8 +54,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _one_line_warnings() -> None:
+    """Data warnings (blank crops, a noisy field) print as one line, like errors."""
+    import warnings
+
+    from replearn.data.limits import DataWarning
+
+    original = warnings.formatwarning
+    if getattr(original, "replearn", False):
+        return
+
+    def formatwarning(message, category, filename, lineno, line=None):  # noqa: ANN001 - warnings' own signature
+        if issubclass(category, DataWarning):
+            return f"replearn: warning: {message}\n"
+        return original(message, category, filename, lineno, line)
+
+    formatwarning.replearn = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    _one_line_warnings()
     parser = build_parser()
     argv = list(argv) if argv is not None else sys.argv[1:]
     try:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from replearn.data import AssignmentData, load_assignment
+from replearn.data.limits import DataWarning
 from replearn.errors import ReplearnError
 
 N, M, H = 12, 5, 8
@@ -53,7 +54,8 @@ def test_round_trip_through_save_npz(tmp_path):
 
 def test_float_pixels_in_unit_range_are_kept(tmp_path):
     lab = np.linspace(0, 1, N * H * H).reshape(N, H, H)
-    data = load_assignment(save(tmp_path, labelled=lab, unlabelled=np.full((M, H, H), 0.5)))
+    with pytest.warns(DataWarning, match=r"5 of 5 unlabelled crops are blank"):  # legal, but useless
+        data = load_assignment(save(tmp_path, labelled=lab, unlabelled=np.full((M, H, H), 0.5)))
     assert data.labelled.dtype == np.float32
     np.testing.assert_allclose(data.labelled, lab, atol=1e-7)
     assert np.all(data.unlabelled == 0.5)
@@ -61,11 +63,12 @@ def test_float_pixels_in_unit_range_are_kept(tmp_path):
 
 def test_float_pixels_in_byte_range_are_scaled_together(tmp_path):
     # The labelled crops alone look like [0, 1]; the unlabelled ones show the scale is 0..255.
-    lab = np.full((N, H, H), 1.0, dtype=np.float32)
-    unl = np.full((M, H, H), 255.0, dtype=np.float32)
+    lab = np.linspace(0, 1, N * H * H, dtype=np.float32).reshape(N, H, H)
+    unl = np.linspace(0, 255, M * H * H, dtype=np.float32).reshape(M, H, H)
     data = load_assignment(save(tmp_path, labelled=lab, unlabelled=unl))
-    np.testing.assert_allclose(data.labelled, 1 / 255)
-    np.testing.assert_allclose(data.unlabelled, 1.0)
+    np.testing.assert_allclose(data.labelled, lab / 255, atol=1e-7)
+    np.testing.assert_allclose(data.unlabelled, unl / 255, atol=1e-6)
+    assert data.unlabelled.max() == 1.0
 
 
 def test_other_integer_pixels_and_channel_axis(tmp_path):
@@ -98,8 +101,9 @@ def test_more_classes_get_numbered_names(tmp_path):
 def test_class_names_key_and_n_classes(tmp_path):
     data = load_assignment(save(tmp_path, class_names=np.array(["a", "b", "c"])))
     assert data.class_names == ["a", "b", "c"]
-    # With n_classes given, a class may be absent from the labels.
-    sparse = load_assignment(save(tmp_path, labels=np.zeros(N, dtype=int)), n_classes=3)
+    # With n_classes given, a class may be absent from the labels (one warning says so).
+    with pytest.warns(DataWarning, match=r"data.npz: 1 of 3 stages have no labelled crop \(stage 2\)"):
+        sparse = load_assignment(save(tmp_path, labels=np.arange(N) % 2), n_classes=3)
     assert sparse.n_classes == 3 and len(sparse.class_names) == 3
 
 

@@ -41,10 +41,11 @@ def test_unlabelled_only_is_still_refused_by_default(tmp_path):
 
 def test_float_unlabelled_only_scaled_from_unlabelled(tmp_path):
     arrays = unlabelled_only(dtype=np.float32)
-    arrays["unlabelled"][:] = 255.0
+    arrays["unlabelled"][:] = np.linspace(0, 255, 5 * H * H, dtype=np.float32).reshape(5, H, H)
     data = load_assignment(save(tmp_path, **arrays), require_labelled=False)
     assert data.labelled.dtype == np.float32 and data.unlabelled.dtype == np.float32
-    np.testing.assert_allclose(data.unlabelled, 1.0)
+    np.testing.assert_allclose(data.unlabelled, arrays["unlabelled"] / 255, atol=1e-6)
+    assert data.unlabelled.max() == 1.0
 
 
 def test_class_count_from_class_names_or_n_classes(tmp_path):

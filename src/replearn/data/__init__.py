@@ -3,6 +3,7 @@
 from replearn.data.assignment_data import AssignmentData
 from replearn.data.crops import FieldCrops, cut_crops, field_to_crops, process_field, read_stages
 from replearn.data.idx import parse_idx, read_idx
+from replearn.data.limits import DataWarning
 from replearn.data.npz import load_assignment, marked_synthetic
 from replearn.data.sources import CLASS_NAMES, cache_dir, load_dataset, locate_dataset
 from replearn.data.synthetic import synthetic_aureus
@@ -11,6 +12,7 @@ from replearn.data.tensors import one_hot, repeated_stratified_splits, seeded_su
 __all__ = [
     "AssignmentData",
     "CLASS_NAMES",
+    "DataWarning",
     "FieldCrops",
     "cut_crops",
     "field_to_crops",

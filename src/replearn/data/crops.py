@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from replearn.data import limits
 from replearn.data.assignment_data import AssignmentData
 from replearn.data.registration import MIN_BLANK_AREA, apply_shift, blank_mask, find_shift
 from replearn.data.segmentation import (
@@ -41,6 +42,7 @@ from replearn.data.segmentation import (
     MIN_DISTANCE,
     MIN_SOLIDITY,
     check_not_empty,
+    check_plausible,
     detect_objects,
     filter_cells,
     foreground,
@@ -97,6 +99,7 @@ def cut_crops(
     size: int = DEFAULT_SIZE,
     *,
     progress: bool = False,
+    max_side: int | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Cut a ``size`` x ``size`` crop of ``image`` centred on each labelled cell's centroid.
 
@@ -105,6 +108,7 @@ def cut_crops(
         labels: (H, W) int cell labels (0 = background), e.g. from ``segment_cells``.
         size: crop side in pixels (the centroid, rounded, lands on pixel ``size // 2``).
         progress: show a tqdm bar.
+        max_side: the largest crop side allowed (default ``$REPLEARN_MAX_CROP`` or 1024 px).
 
     Returns:
         ``(crops, table)``: (N, size, size) uint8 crops, each scaled by
@@ -114,8 +118,7 @@ def cut_crops(
 
     if image.shape != labels.shape:
         raise ReplearnError(f"image shape {image.shape} differs from labels shape {labels.shape}")
-    if not 8 <= size <= min(image.shape):
-        raise ReplearnError(f"crop size {size} is not allowed; use 8 to {min(image.shape)} px")
+    check_crop_size(size, image.shape, max_side)
     table = cell_table(labels)
     half = size // 2
     padded = np.pad(np.asarray(image), size, mode="reflect")
@@ -126,6 +129,18 @@ def cut_crops(
         top, left = rows[i] - half + size, cols[i] - half + size
         crops[i] = scale_to_uint8(padded[top : top + size, left : left + size])
     return crops, table
+
+
+def check_crop_size(size: int, shape: tuple[int, ...], max_side: int | None = None) -> None:
+    """Refuse a crop side below 8 px, beyond the field, or over the crop-side limit (1024 px by default)."""
+    top = limits.max_crop_side(max_side)
+    if size > top:
+        raise ReplearnError(
+            f"crop size {size} px is over the limit of {top} px (crops show single cells, about 20 px across); "
+            f"if that is intended, raise the limit with {limits.CROP_ENV} (e.g. {limits.CROP_ENV}={size})"
+        )
+    if not 8 <= size <= min(shape):
+        raise ReplearnError(f"crop size {size} is not allowed; use 8 to {min(min(shape), top)} px")
 
 
 # ----------------------------------------------------------------------------- stages
@@ -297,6 +312,7 @@ def process_field(
     names: Mapping[str, str] | None = None,
     stages_name: str = "labels",
     progress: bool = False,
+    max_side: int | None = None,
 ) -> FieldCrops:
     """Segment, register and crop one field; see the module docstring for the steps.
 
@@ -314,11 +330,18 @@ def process_field(
         names: file names per channel (``{"membrane": ..., ...}``) for error messages.
         stages_name: the stages' file name, for error messages.
         progress: show a progress bar while cutting crops.
+        max_side: the largest crop side allowed (default ``$REPLEARN_MAX_CROP`` or 1024 px).
+
+    Raises:
+        ReplearnError: channels that differ, a crop size out of range, no cell found, a field
+            that looks like noise (:func:`replearn.data.segmentation.check_plausible`), a failed
+            registration, or stages naming unknown cells; each one line.
     """
     label = {key: f"{key} ({names[key]})" if names and key in names else key for key in ("membrane", "phase", "dna")}
     _check_channel(membrane, label["membrane"], None)
     _check_channel(phase, label["phase"], membrane.shape)
     _check_channel(dna, label["dna"], membrane.shape)
+    check_crop_size(size, np.shape(membrane), max_side)
 
     # 1. segmentation
     kind = "phase" if phase is not None else "fluorescence"
@@ -327,6 +350,9 @@ def process_field(
     objects = detect_objects(reference, kind, min_distance)
     cells = filter_cells(objects, min_area=min_area, max_area=max_area, min_solidity=min_solidity)
     check_not_empty(
+        cells, objects, name=ref_name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity
+    )
+    check_plausible(
         cells, objects, name=ref_name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity
     )
     labels = grow_labels(cells, grow)
@@ -354,7 +380,7 @@ def process_field(
         dna_valid = apply_shift(valid, shifts["dna"])
 
     # 3-4. crops and per-cell table
-    crops, table = cut_crops(membrane_reg, labels, size, progress=progress)
+    crops, table = cut_crops(membrane_reg, labels, size, progress=progress, max_side=max_side)
     ids = table["id"]
     table["membrane_mean"] = _mean_per_cell(membrane_reg, labels, ids)
     if dna_reg is not None:

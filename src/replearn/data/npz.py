@@ -23,36 +23,40 @@ Accepted format (the course's file is ``labelled`` (400, 40, 40) uint8,
   needs at least one unlabelled crop. K is ``n_classes``, the length of
   ``class_names``, or 3.
 
-The file is read with ``allow_pickle=False``. Every violation raises one
-:class:`ReplearnError` line naming the file, the key and the problem.
+The file is read with ``allow_pickle=False`` through :mod:`replearn.data.npyfile`: each
+array's declared size is checked (against ``$REPLEARN_MAX_BYTES``, 1 GiB, and the archive
+member's size) before it is allocated; the crops together may number at most
+``$REPLEARN_MAX_IMAGES`` (1,000,000) and measure at most ``$REPLEARN_MAX_CROP`` (1024) px per
+side (:mod:`replearn.data.limits`). Every violation raises one :class:`ReplearnError` line
+naming the file, the key and the problem.
+
+Degenerate data (``docs/reliability.md``): all labelled crops blank (each crop a single
+value) or all identical is refused, and so are a single class among the labels and a class
+with one labelled crop (unless ``require_labelled=False``: the labels are then not trained
+on and the classes are not checked); some blank crops, or a class of ``n_classes`` with no
+labelled crop, give one :class:`~replearn.data.limits.DataWarning` with the count. Without
+labelled crops, unlabelled crops that are all blank or all identical are refused.
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from replearn.data import limits
 from replearn.data.assignment_data import AssignmentData
+from replearn.data.npyfile import NpzArchive, kind_of_file
 from replearn.errors import ReplearnError
 
 REQUIRED_KEYS = ("labelled", "labels", "unlabelled")
 _DEFAULT_K = 3
 
 
-def _read_key(npz: np.lib.npyio.NpzFile, key: str, where: str) -> np.ndarray:
-    try:
-        return npz[key]
-    except ValueError as exc:  # object arrays need pickle, which is refused
-        raise ReplearnError(
-            f"{where}: key '{key}' holds Python objects (an object array, which would need unpickling); "
-            "save plain numeric arrays"
-        ) from exc
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ReplearnError(f"{where}: key '{key}' cannot be read ({exc}); the file is damaged") from exc
+def _read_key(npz: NpzArchive, key: str, where: str) -> np.ndarray:
+    """One array, its declared size checked first (object arrays are refused: no pickle)."""
+    return npz[key]
 
 
 def _check_images(arr: np.ndarray, key: str, where: str) -> np.ndarray:
@@ -104,6 +108,8 @@ def _check_labels(arr: np.ndarray, n: int, n_classes: int | None, where: str) ->
         raise ReplearnError(f"{where}: key 'labels' has dtype {arr.dtype}; labels must be integer class indices 0..K-1")
     if arr.min() < 0:
         raise ReplearnError(f"{where}: key 'labels' has negative values (min {arr.min():g}); labels must be 0..K-1")
+    if float(arr.max()) >= 2.0**31:
+        raise ReplearnError(f"{where}: key 'labels' has label {arr.max():g}, too large for a class index 0..K-1")
     labels = arr.astype(np.int64)
     top = int(labels.max())
     if n_classes is not None:
@@ -113,16 +119,22 @@ def _check_labels(arr: np.ndarray, n: int, n_classes: int | None, where: str) ->
             )
         return labels, n_classes
     present = np.unique(labels)
-    missing = sorted(set(range(top + 1)) - set(present.tolist()))
-    if missing:
+    if len(present) < top + 1:
+        missing = np.setdiff1d(np.arange(min(top + 1, len(present) + 10)), present)
         raise ReplearnError(
-            f"{where}: key 'labels' has classes {present.tolist()} but none of {missing}; labels must be 0..K-1 "
+            f"{where}: key 'labels' has classes {_listed(present)} but none of {_listed(missing)}; labels must be 0..K-1 "
             "with every class present (1-based labels? subtract 1; or pass n_classes)"
         )
     return labels, top + 1
 
 
-def _check_no_labels(npz: np.lib.npyio.NpzFile, n_classes: int | None, where: str) -> tuple[np.ndarray, int]:
+def _listed(values: np.ndarray, limit: int = 10) -> str:
+    """``[0, 1, 2]``, or the first ``limit`` values and ``...``."""
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
+
+
+def _check_no_labels(npz: NpzArchive, n_classes: int | None, where: str) -> tuple[np.ndarray, int]:
     """Labels of a file without labelled crops: must be empty; K from ``n_classes``, ``class_names`` or 3."""
     arr = _read_key(npz, "labels", where)
     if arr.ndim != 1 or len(arr) != 0:
@@ -140,7 +152,7 @@ def _check_no_labels(npz: np.lib.npyio.NpzFile, n_classes: int | None, where: st
     return np.zeros(0, dtype=np.int64), _DEFAULT_K
 
 
-def _class_names(npz: np.lib.npyio.NpzFile, k: int, where: str) -> list[str] | None:
+def _class_names(npz: NpzArchive, k: int, where: str) -> list[str] | None:
     """Names from the optional key, None for the default stage names (K = 3), else "0", "1", ..."""
     if "class_names" not in npz.files:
         return None if k == _DEFAULT_K else [str(i) for i in range(k)]
@@ -150,27 +162,33 @@ def _class_names(npz: np.lib.npyio.NpzFile, k: int, where: str) -> list[str] | N
             f"{where}: key 'class_names' has shape {names.shape} and dtype {names.dtype}; "
             f"expected {k} strings, one per class"
         )
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    return [_text(n) for n in names.tolist()]
 
 
-def _synthetic_source(npz: np.lib.npyio.NpzFile, where: str) -> str | None:
+def _synthetic_source(npz: NpzArchive, where: str) -> str | None:
     """The generator's description when the file is marked synthetic (key ``synthetic`` True), else None."""
     if "synthetic" not in npz.files:
         return None
-    marker = _read_key(npz, "synthetic", where)
-    if marker.dtype.kind != "b" or marker.size != 1:
+    head = npz.header("synthetic")  # checked before reading: the key might hold anything
+    if head.dtype.kind != "b" or limits.element_count(head.shape) != 1:
         raise ReplearnError(
-            f"{where}: key 'synthetic' has shape {marker.shape} and dtype {marker.dtype}; expected one true/false "
+            f"{where}: key 'synthetic' has shape {head.shape} and dtype {head.dtype}; expected one true/false "
             "marker (as replearn synth writes)"
         )
+    marker = _read_key(npz, "synthetic", where)
     if not bool(marker.reshape(())):
         return None
     if "source" in npz.files:
-        source = _read_key(npz, "source", where)
-        if source.dtype.kind in "US" and source.size == 1:
-            text = source.reshape(()).item()
-            return text.decode() if isinstance(text, bytes) else str(text)
+        source = npz.header("source")
+        if source.dtype.kind in "US" and limits.element_count(source.shape) == 1 and source.data_bytes <= 1 << 16:
+            text = _read_key(npz, "source", where).reshape(()).item()
+            return _text(text)
     return "synthetic data"
+
+
+def _text(value) -> str:
+    """A string from a numpy str or bytes scalar (bytes decoded as UTF-8, bad bytes replaced)."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def marked_synthetic(path: str | os.PathLike) -> bool:
@@ -179,20 +197,22 @@ def marked_synthetic(path: str | os.PathLike) -> bool:
     if not path.is_file() or path.suffix.lower() != ".npz":
         return False
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-        return False
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        return False
-    with loaded as npz:
-        try:
-            return _synthetic_source(npz, str(path)) is not None
-        except ReplearnError:  # a 'synthetic' key that is no marker (e.g. images): not marked
+        if kind_of_file(path) != "zip":
             return False
+        with NpzArchive(path) as npz:
+            return _synthetic_source(npz, str(path)) is not None
+    except (OSError, ReplearnError):  # unreadable, or a 'synthetic' key that is no marker (e.g. images)
+        return False
 
 
 def load_assignment(
-    path: str | os.PathLike, n_classes: int | None = None, require_labelled: bool = True
+    path: str | os.PathLike,
+    n_classes: int | None = None,
+    require_labelled: bool = True,
+    *,
+    max_bytes: int | None = None,
+    max_images: int | None = None,
+    max_side: int | None = None,
 ) -> AssignmentData:
     """Load the assignment's ``data.npz`` and validate it (see the module docstring for the format).
 
@@ -202,6 +222,9 @@ def load_assignment(
             Without it K = max label + 1 and every class must occur.
         require_labelled: when False, a file with no labelled crops is accepted (labels
             empty too) as long as it has unlabelled crops; for uses that need no labels.
+        max_bytes, max_images, max_side: raise the limits of :mod:`replearn.data.limits`
+            (default ``$REPLEARN_MAX_BYTES`` or 1 GiB of arrays, ``$REPLEARN_MAX_IMAGES`` or
+            1,000,000 crops, ``$REPLEARN_MAX_CROP`` or 1024 px per side).
 
     Returns:
         AssignmentData with labelled (N, H, W), labels (N,) int64 and unlabelled (M, H, W),
@@ -220,24 +243,25 @@ def load_assignment(
     if n_classes is not None and n_classes < 1:
         raise ReplearnError(f"n_classes={n_classes}: must be at least 1")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # numpy's text here suggests allow_pickle, which replearn never uses
-        raise ReplearnError(
-            f"{where}: not an .npz archive (not a NumPy file; expected keys {', '.join(REQUIRED_KEYS)})"
-        ) from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ReplearnError(f"{where}: not an .npz archive ({exc})") from exc
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        kind = kind_of_file(path)
+    except OSError as exc:
+        raise ReplearnError(f"{where}: cannot read it ({exc.strerror})") from None
+    if kind == "npy":
         raise ReplearnError(
             f"{where}: holds a single array (.npy format), not an .npz archive with keys {', '.join(REQUIRED_KEYS)}"
         )
-    with loaded as npz:
+    if kind != "zip":  # numpy's own text here suggests allow_pickle, which replearn never uses
+        raise ReplearnError(
+            f"{where}: not an .npz archive (not a NumPy file; expected keys {', '.join(REQUIRED_KEYS)})"
+        )
+    with NpzArchive(path, where, max_bytes=max_bytes) as npz:
         missing = [k for k in REQUIRED_KEYS if k not in npz.files]
         if missing:
             raise ReplearnError(
                 f"{where}: missing key {', '.join(repr(k) for k in missing)} "
                 f"(found {', '.join(repr(k) for k in npz.files) or 'no keys'}; required {', '.join(REQUIRED_KEYS)})"
             )
+        _check_declared(npz, where, max_images, max_side)
         labelled = _check_images(_read_key(npz, "labelled", where), "labelled", where)
         unlabelled = _check_images(_read_key(npz, "unlabelled", where), "unlabelled", where)
         if len(labelled) == 0 and require_labelled:
@@ -258,6 +282,7 @@ def load_assignment(
                 f"{labelled.shape[1]}x{labelled.shape[2]}; both must be the same size"
             )
         class_names = _class_names(npz, k, where)
+        named_classes = "class_names" in npz.files
         synthetic = _synthetic_source(npz, where)
 
     if len(unlabelled) == 0:
@@ -274,9 +299,119 @@ def load_assignment(
         scale = 255.0 if top > 1.0 else 1.0
         labelled = (labelled / scale).astype(np.float32)
         unlabelled = (unlabelled / scale).astype(np.float32)
+    _check_useful(labelled, labels, unlabelled, k, class_names if named_classes else None, where,
+                  strict=require_labelled)
     source = where if synthetic is None else f"{where} ({synthetic})"
     data = AssignmentData(labelled=labelled, labels=labels, unlabelled=unlabelled, source=source,
                           synthetic=synthetic is not None)
     if class_names is not None:
         data.class_names = class_names
     return data
+
+
+def _check_declared(npz: NpzArchive, where: str, max_images: int | None, max_side: int | None) -> None:
+    """Crop count and crop size from the headers of 'labelled' and 'unlabelled', before any pixel is read."""
+    count = 0
+    for key in ("labelled", "unlabelled"):
+        shape = npz.header(key).shape
+        if len(shape) in (3, 4):
+            count += shape[0]
+            limits.check_side(shape[1], shape[2], where, f"key '{key}' holds crops of", max_side)
+    limits.check_images(count, where, "crops ('labelled' and 'unlabelled' together)", max_images)
+
+
+# ----------------------------------------------------------------------------- degenerate data
+
+
+def blank_images(images: np.ndarray) -> np.ndarray:
+    """(N,) bool: which of the (N, H, W) images are blank (every pixel the same value)."""
+    if len(images) == 0 or images.size == 0:
+        return np.zeros(len(images), dtype=bool)
+    flat = images.reshape(len(images), -1)
+    return flat.min(axis=1) == flat.max(axis=1)
+
+
+def all_identical(images: np.ndarray) -> bool:
+    """Whether the (N, H, W) images, N >= 2, are all the same image."""
+    if len(images) < 2:
+        return False
+    return bool(np.all(images.min(axis=0) == images.max(axis=0)))
+
+
+def _some(indices: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(i)) for i in indices[:limit])
+    return shown + (", ..." if len(indices) > limit else "")
+
+
+def _check_classes(labels: np.ndarray, k: int, n: int, unit: str, name, where: str) -> None:
+    """At least two classes, each with at least two labelled crops; a class of K with none is a warning."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise ReplearnError(
+            f"{where}: only {unit} {name(int(classes[0]))} is present in key 'labels' (all {n} labelled crops); "
+            f"the assignment needs at least two {unit}s"
+        )
+    ones = classes[counts == 1]
+    if ones.size:
+        which = f"class {ones[0]} has" if ones.size == 1 else f"classes {_some(ones)} have"
+        raise ReplearnError(
+            f"{where}: key 'labels': {which} only 1 example; at least 2 labelled crops per class are needed "
+            "(the stratified splits put one in training and one in validation)"
+        )
+    absent = k - len(classes)
+    if absent > 0:
+        missing = np.setdiff1d(np.arange(min(k, len(classes) + 6)), classes)
+        limits.warn(f"{where}: {absent} of {k} {unit}s have no labelled crop ({unit} {_some(missing)})")
+
+
+def _check_useful(
+    labelled: np.ndarray,
+    labels: np.ndarray,
+    unlabelled: np.ndarray,
+    k: int,
+    names: list[str] | None,
+    where: str,
+    strict: bool,
+) -> None:
+    """Refuse data with nothing to learn from; warn (once) about parts that are useless.
+
+    ``strict`` (``require_labelled``): the labels are trained on, so the classes are checked too.
+    """
+    unit = "stage" if names is None else "class"
+
+    def name(c: int) -> str:
+        return str(c) if names is None else repr(names[c])
+
+    n, m = len(labelled), len(unlabelled)
+    if n:
+        blank = blank_images(labelled)
+        if blank.all():
+            zero = ", all zero" if not labelled.any() else ""
+            raise ReplearnError(
+                f"{where}: all {n} labelled crops are blank (each crop a single value{zero}); there is nothing to "
+                "learn from; check how the crops were made"
+            )
+        if all_identical(labelled):
+            raise ReplearnError(f"{where}: all {n} labelled crops are identical; there is nothing to tell apart")
+        if blank.any():
+            limits.warn(
+                f"{where}: {int(blank.sum())} of {n} labelled crops are blank (each crop a single value; rows "
+                f"{_some(np.flatnonzero(blank))}); they carry nothing to learn from"
+            )
+        if strict:  # the class checks matter where the labels are trained on
+            _check_classes(labels, k, n, unit, name, where)
+    if m:
+        blank = blank_images(unlabelled)
+        if n == 0 and blank.all():
+            zero = ", all zero" if not unlabelled.any() else ""
+            raise ReplearnError(
+                f"{where}: all {m} unlabelled crops are blank (each crop a single value{zero}) and there are no "
+                "labelled crops; there is nothing to learn from"
+            )
+        if n == 0 and all_identical(unlabelled):
+            raise ReplearnError(f"{where}: all {m} unlabelled crops are identical and there are no labelled crops")
+        if blank.any():
+            limits.warn(
+                f"{where}: {int(blank.sum())} of {m} unlabelled crops are blank (each crop a single value; rows "
+                f"{_some(np.flatnonzero(blank))}); they carry nothing to learn from"
+            )

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from replearn.data import limits
 from replearn.data.idx import gunzip_if_needed, read_idx
 from replearn.errors import ReplearnError
 from replearn.utils.atomic import write_bytes
@@ -104,9 +105,14 @@ def _find_pair(folder: Path, stems: tuple[str, str]) -> tuple[Path, Path] | None
 
 
 def _fetch(url: str, progress: bool) -> bytes:
-    """Download ``url`` into memory with a progress bar."""
+    """Download ``url`` into memory with a progress bar; no more than the byte limit (``$REPLEARN_MAX_BYTES``)."""
+    limit = limits.max_bytes()
     with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:  # noqa: S310 (http/https only, see caller)
         total = response.headers.get("Content-Length")
+        if total and total.isdigit():
+            limits.check_bytes(int(total), url, "the download", limit, verb="is")
+        else:
+            total = None
         buf = io.BytesIO()
         with tqdm(
             total=int(total) if total else None,
@@ -120,6 +126,8 @@ def _fetch(url: str, progress: bool) -> bytes:
             while chunk := response.read(_CHUNK):
                 buf.write(chunk)
                 bar.update(len(chunk))
+                if buf.tell() > limit:
+                    limits.check_bytes(buf.tell(), url, "the download", limit, verb="is more than")
     return buf.getvalue()
 
 

@@ -39,6 +39,9 @@ from replearn.utils.atomic import save_json, to_jsonable, write_bytes
 
 FORMAT = "replearn-model/1"
 WEIGHTS_NAME = "model.safetensors"
+MAX_SIDECAR_BYTES = 16 * 2**20
+"""A model description larger than this is refused before it is parsed."""
+
 MAX_PARAMETERS = 500_000_000
 """A model description declaring more values than this (weights, biases, BatchNorm statistics) is refused."""
 INTEGRITY_KEYS = ("weights_sha256", "model_sha256", "meta_sha256")
@@ -232,10 +235,16 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     side = weights.with_suffix(".json")
     if not side.is_file():
         raise ReplearnError(f"model description {side} does not exist (expected beside the weights)")
+    if side.stat().st_size > MAX_SIDECAR_BYTES:
+        raise ReplearnError(f"model description {side} is {side.stat().st_size:,} bytes; a replearn sidecar is far "
+                            f"smaller (at most {MAX_SIDECAR_BYTES:,})")
     try:
         data = json.loads(side.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReplearnError(f"model description {side} is not valid JSON ({exc})") from None
+    except (RecursionError, ValueError):  # nesting too deep, or an integer of thousands of digits
+        raise ReplearnError(f"model description {side} is not a {FORMAT} file (nested too deep or a number too "
+                            "long)") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or "model" not in data:
         raise ReplearnError(f"model description {side} is not a {FORMAT} file")
     _check_description(data, side, weights)
