@@ -20,16 +20,7 @@ import pytest
 
 from replearn.cli import main
 from replearn.workflows import _run
-from test_run import _module  # the toy workflow of the harness tests
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    def install(**kwargs):
-        module = _module(**kwargs)
-        monkeypatch.setattr("replearn.workflows.WORKFLOWS", [module])
-        return module
-    return install
+from test_run import toy  # noqa: F401 - the fixture that installs the harness tests' toy workflow
 
 
 def _one_line(capsys) -> str:
