@@ -146,3 +146,11 @@ def test_shared_field(shared_datasets, tmp_path, capsys):
     assert "membrane +1 rows +5 cols, dna +2 rows +6 cols" in stdout
     with np.load(out, allow_pickle=False) as npz:
         assert npz["unlabelled"].shape == (summary["n_cells"], 40, 40)
+
+
+def test_an_oversized_crop_side_is_refused_before_reading_the_field(tmp_path, capsys):
+    missing = tmp_path / "not-read.tif"  # never opened: the size is refused first
+    assert replearn.cli.main(["crops", "--membrane", str(missing), "--size", "5000", "--out", str(tmp_path / "c.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "crop size 5000 px is over the limit of 1024 px" in err
+    assert not (tmp_path / "c.npz").exists()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from replearn.data.crops import DEFAULT_SIZE, MAX_SHIFT
+from replearn.data.crops import DEFAULT_SIZE, MAX_SHIFT, check_crop_size
 from replearn.data.segmentation import MAX_AREA, MIN_AREA, MIN_SOLIDITY
 from replearn.errors import ReplearnError
 from replearn.workflows._run import Result, option, progress_option
@@ -60,6 +60,7 @@ class Config:
     def check(self) -> None:
         if not self.membrane:
             raise ReplearnError("crops: give --membrane, the membrane-dye image the crops are cut from")
+        check_crop_size(self.size, (10**9, 10**9))  # the limit, before any image is read (the field's size later)
 
 
 def output_path(out: Path) -> Path:
