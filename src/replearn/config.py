@@ -33,7 +33,8 @@ def show(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
-def _suggest(key: str, allowed: list[str]) -> str:
+def did_you_mean(key: str, allowed: list[str]) -> str:
+    """``"; did you mean 'x'? Allowed keys: ..."`` for an unknown ``key``."""
     close = difflib.get_close_matches(key, allowed, n=1) if len(key) <= 200 else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{hint} Allowed keys: {', '.join(sorted(allowed))}"
@@ -72,7 +73,7 @@ def merge(defaults: Mapping[str, Any], updates: Mapping[str, Any], source: str) 
     out = dict(defaults)
     for key, value in updates.items():
         if key not in defaults:
-            raise ReplearnError(f"{source}: unknown key {show(key)}{_suggest(str(key), list(defaults))}")
+            raise ReplearnError(f"{source}: unknown key {show(key)}{did_you_mean(str(key), list(defaults))}")
         default = defaults[key]
         if isinstance(default, Mapping):
             if not isinstance(value, Mapping):

@@ -36,6 +36,17 @@ def default_limits(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+def refused_with_peak(fn, *args):
+    """The ReplearnError that ``fn(*args)`` raises, and the peak memory (bytes) traced while it ran."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ReplearnError) as info:
+            fn(*args)
+        return info, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def one_line(info) -> str:
     text = str(info.value)
     assert "\n" not in text
@@ -109,13 +120,7 @@ def test_npz_declaring_two_gib_is_refused_before_allocation(tmp_path):
     path = tmp_path / "bomb.npz"
     path.write_bytes(lying_zip(members))
     assert path.stat().st_size < 4000
-    tracemalloc.start()
-    try:
-        with pytest.raises(ReplearnError) as info:
-            load_assignment(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = refused_with_peak(load_assignment, path)
     assert one_line(info) == (
         f"{path}: key 'labelled' (shape (600000, 60, 60), uint8) needs 2.0 GiB, over the limit of 1.0 GiB per file; "
         "if the file is genuine, raise the limit with REPLEARN_MAX_BYTES (e.g. REPLEARN_MAX_BYTES=6G)"
@@ -251,13 +256,7 @@ def test_idx_gzip_bomb_is_inflated_only_to_the_declared_size(tmp_path, monkeypat
     path.write_bytes(comp.compress(body) + b"".join(comp.compress(bytes(MiB)) for _ in range(64)) + comp.flush())
     assert path.stat().st_size < MiB // 8
     monkeypatch.setenv("REPLEARN_MAX_BYTES", "4M")
-    tracemalloc.start()
-    try:
-        with pytest.raises(ReplearnError) as info:
-            read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = refused_with_peak(read_idx, path)
     assert one_line(info).startswith(
         f"{path}: IDX file is longer than its header declares: shape (2, 4, 4) needs 48 bytes, the file has more than "
     )
@@ -288,13 +287,7 @@ def forged_tiff(path, width: int, height: int) -> None:
 def test_tiff_declaring_ten_gigabytes(tmp_path, capfd):
     path = tmp_path / "forged.tif"
     forged_tiff(path, 100_000, 100_000)
-    tracemalloc.start()
-    try:
-        with pytest.raises(ReplearnError) as info:
-            read_channel(path, "membrane")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = refused_with_peak(read_channel, path, "membrane")
     assert one_line(info) == (
         f"membrane image {path}: the TIFF declares 100000x100000 uint8 pixels, which needs 9.3 GiB, over the limit "
         "of 1.0 GiB per file; if the file is genuine, raise the limit with REPLEARN_MAX_BYTES (e.g. REPLEARN_MAX_BYTES=20G)"

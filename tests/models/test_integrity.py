@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import tracemalloc
 
 import pytest
@@ -173,14 +172,13 @@ def test_an_absurd_declared_size_is_refused_before_allocating(tmp_path, monkeypa
 
     monkeypatch.setattr(serialization, "_build", build)
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(ReplearnError) as exc:
             model_from_config(huge)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0 and peak < 1_000_000
+    assert peak < 1_000_000  # refused from the declared sizes, nothing built (the stub above)
     assert str(exc.value) == (
         "the model description declares 10,000,100,000 parameters, more than the limit of 500,000,000; "
         "refusing to build it (is the file damaged or not from replearn?)"

@@ -41,8 +41,7 @@ from replearn.data.segmentation import (
     MIN_AREA,
     MIN_DISTANCE,
     MIN_SOLIDITY,
-    check_not_empty,
-    check_plausible,
+    check_cells,
     detect_objects,
     filter_cells,
     foreground,
@@ -349,12 +348,8 @@ def process_field(
     ref_name = label["phase"] if phase is not None else label["membrane"]
     objects = detect_objects(reference, kind, min_distance)
     cells = filter_cells(objects, min_area=min_area, max_area=max_area, min_solidity=min_solidity)
-    check_not_empty(
-        cells, objects, name=ref_name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity
-    )
-    check_plausible(
-        cells, objects, name=ref_name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity
-    )
+    check_cells(cells, objects, name=ref_name, kind=kind, min_area=min_area, max_area=max_area,
+                min_solidity=min_solidity)
     labels = grow_labels(cells, grow)
 
     # 2. registration against the distance transform of everything detected: a cone per cell peaks the

@@ -8,7 +8,7 @@ Two steps, each usable alone:
   (area, solidity) and numbers the rest 1..N in reading order (top to bottom).
 
 :func:`segment_cells` runs both and optionally grows the masks. It refuses a field where no
-cell is left (:func:`check_not_empty`) and one that looks like noise (:func:`check_plausible`:
+cell is left (:func:`check_cells`) and one that looks like noise (:func:`check_plausible`:
 fewer than 25 % of the objects clear of the border pass the filters; under 50 % is a warning).
 """
 
@@ -206,12 +206,7 @@ def segment_cells(
     """
     objects = detect_objects(image, kind, min_distance)
     labels = filter_cells(objects, min_area=min_area, max_area=max_area, min_solidity=min_solidity)
-    check_not_empty(
-        labels, objects, name=name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity
-    )
-    check_plausible(
-        labels, objects, name=name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity
-    )
+    check_cells(labels, objects, name=name, kind=kind, min_area=min_area, max_area=max_area, min_solidity=min_solidity)
     return grow_labels(labels, grow)
 
 
@@ -224,7 +219,7 @@ def grow_labels(labels: np.ndarray, grow: int) -> np.ndarray:
     return expand_labels(labels, grow).astype(np.int32) if grow else labels
 
 
-def check_not_empty(
+def check_cells(
     labels: np.ndarray,
     objects: np.ndarray,
     *,
@@ -234,8 +229,14 @@ def check_not_empty(
     max_area: int,
     min_solidity: float,
 ) -> None:
-    """Raise a one-line :class:`ReplearnError` when the filtered segmentation holds no cell."""
+    """Raise a one-line :class:`ReplearnError` when the filtered segmentation holds no cell, or looks like noise.
+
+    ``labels`` are the cells kept by :func:`filter_cells` from the detected ``objects``; the noise
+    criterion is :func:`check_plausible`'s.
+    """
     if labels.max() > 0:
+        check_plausible(labels, objects, name=name, kind=kind, min_area=min_area, max_area=max_area,
+                        min_solidity=min_solidity)
         return
     n = int(len(np.unique(objects)) - 1)
     if n == 0:
@@ -275,7 +276,7 @@ def check_plausible(
 
     kept, candidates = kept_fraction(labels, objects)
     if candidates == 0 or kept == 0:
-        return  # check_not_empty speaks for an empty segmentation
+        return  # check_cells speaks for an empty segmentation
     fraction = kept / candidates
     if fraction >= WARN_KEPT_FRACTION:
         return

@@ -56,9 +56,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, Mapping
 
-from replearn.config import load_toml, merge
+from replearn.config import did_you_mean, load_toml, merge
 from replearn.errors import ReplearnError
 from replearn.evaluate.report import Report
+from replearn.train import BF16_SETTINGS
 from replearn.utils.atomic import save_json, write_text
 from replearn.utils.rundir import make_run_dir, new_run_dir_name
 
@@ -144,7 +145,7 @@ def progress_option() -> Any:
 def bf16_option(default: str = "auto", what: str = "training") -> Any:
     """bfloat16 autocast: ``auto`` (where the hardware has native bf16), ``on`` or ``off``."""
     return option(default, f"bfloat16 autocast while {what}: 'auto' (where the CPU/GPU has native bf16), 'on' "
-                           "(wherever it runs) or 'off'", choices=("auto", "on", "off"))
+                           "(wherever it runs) or 'off'", choices=BF16_SETTINGS)
 
 
 @dataclasses.dataclass
@@ -265,7 +266,7 @@ def _switches(module: ModuleType, values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` with true/false (older configs) turned into 'on'/'off' for auto/on/off switches such as bf16."""
     values = dict(values)
     for f in _fields(module):
-        if f.metadata.get("choices") == ("auto", "on", "off") and isinstance(values.get(f.name), bool):
+        if f.metadata.get("choices") == BF16_SETTINGS and isinstance(values.get(f.name), bool):
             values[f.name] = "on" if values[f.name] else "off"
     return values
 
@@ -285,11 +286,9 @@ def resolve_config(module: ModuleType, args: argparse.Namespace) -> Any:
 
 def _only(table: Mapping[str, Any], keys: list[str], source: str) -> dict[str, Any]:
     """``table`` when every key is in ``keys``; else one line with a did-you-mean suggestion."""
-    from replearn.config import _suggest
-
     for key in table:
         if key not in keys:
-            raise ReplearnError(f"{source}: unknown key {key!r}{_suggest(key, keys)}")
+            raise ReplearnError(f"{source}: unknown key {key!r}{did_you_mean(key, keys)}")
     return dict(table)
 
 
@@ -558,7 +557,7 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
             group.add_argument(f.name, help=help_text, metavar=meta.get("metavar"))
             continue
         kwargs: dict[str, Any] = {"dest": f.name, "help": help_text, "default": None}
-        if meta.get("choices") == ("auto", "on", "off"):  # --bf16 alone is 'on'; --no-bf16 is 'off' (older flags)
+        if meta.get("choices") == BF16_SETTINGS:  # --bf16 alone is 'on'; --no-bf16 is 'off' (older flags)
             group.add_argument(flag_name(f), dest=f.name, nargs="?", const="on", choices=meta["choices"],
                                default=None, help=help_text)
             group.add_argument("--no-" + flag_name(f)[2:], dest=f.name, action="store_const", const="off",
