@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+SHARED_DATASETS = Path(os.environ.get("REPLEARN_TEST_DATASETS")  # a checkout elsewhere (a git worktree) names them
+                       or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ from replearn.encoders._inputs import (ImageArray, ImageInputError, as_images, i
                                        normalise_image_shape)
 from replearn.errors import ReplearnError
 from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder, create_model, load_model
-from replearn.train import TrainConfig, fit, predict
+from replearn.train import TrainConfig, continues, fit, predict
 from replearn.train.layerwise import pretrain_layerwise
 from replearn.utils.runtime import resolve_device, seed_everything
 
@@ -196,10 +196,14 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ sklearn API
-    def fit(self, X: ImageArray, y: Any = None) -> "AutoEncoderEmbedding":
+    def fit(self, X: ImageArray, y: Any = None, checkpoint_dir: str | os.PathLike | None = None,
+            resume: bool = False) -> "AutoEncoderEmbedding":
         """Train the autoencoder to reconstruct ``X`` (N, H, W), (N, 1, H, W) or rows (N, H*W); ``y`` is ignored.
 
         With a prebuilt ``model`` and ``epochs=0`` the model is adopted without training.
+        ``checkpoint_dir``: checkpoints after every epoch (``checkpoint.pt`` there, layer-wise stages in
+        ``checkpoints/layerwise-<k>/``); ``resume``: continue from them (the same result as an
+        uninterrupted fit; a stage without a checkpoint starts afresh).
         """
         if self.loss not in ("bce", "mse"):
             raise ReplearnError(f"AutoEncoderEmbedding: loss {self.loss!r} is not allowed; use 'bce' or 'mse'")
@@ -245,8 +249,9 @@ class AutoEncoderEmbedding(TransformerMixin, BaseEstimator):
         if layerwise:
             self.pretraining_ = pretrain_layerwise(
                 self.model_.encoder, x, dataclasses.replace(config, epochs=int(layerwise)), image_loss=self.loss,
-                progress=bool(self.progress))
-        history = fit(self.model_, (x, x), val, config, augment=corrupt, progress=bool(self.progress))
+                progress=bool(self.progress), checkpoint_dir=checkpoint_dir, resume=resume)
+        history = fit(self.model_, (x, x), val, config, augment=corrupt, progress=bool(self.progress),
+                      checkpoint_dir=checkpoint_dir, resume=continues(checkpoint_dir, resume))
         self.model_.to(memory_format=torch.contiguous_format).eval()
         self.history_ = {k: list(v) for k, v in history.history.items()}
         return self

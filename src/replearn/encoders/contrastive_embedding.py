@@ -16,6 +16,7 @@ also flattened (N, H*W) rows (see :mod:`replearn.encoders._inputs`).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -26,7 +27,7 @@ from sklearn.exceptions import NotFittedError
 from replearn.encoders._inputs import ImageArray, as_images, image_tags, normalise_image_shape
 from replearn.errors import ReplearnError
 from replearn.models import small_cnn
-from replearn.train import TrainConfig, fit, predict
+from replearn.train import TrainConfig, continues, fit, predict
 from replearn.train.contrastive import SimCLRObjective, cell_views
 from replearn.utils.runtime import seed_everything
 
@@ -114,8 +115,15 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         """scikit-learn's tags: non-negative pixels, images or flattened rows, float32 out."""
         return image_tags(super().__sklearn_tags__(), float32_out=True)
 
-    def fit(self, X: ImageArray, y: Any = None) -> "ContrastiveEmbedding":
-        """Train the encoder on images ``X`` (N, H, W), (N, 1, H, W) or rows (N, H*W), no labels; ``y`` is ignored."""
+    def fit(self, X: ImageArray, y: Any = None, checkpoint_dir: str | os.PathLike | None = None,
+            resume: bool = False) -> "ContrastiveEmbedding":
+        """Train the encoder on images ``X`` (N, H, W), (N, 1, H, W) or rows (N, H*W), no labels; ``y`` is ignored.
+
+        ``checkpoint_dir``: a checkpoint after every epoch (``checkpoint.pt`` there, with the views'
+        generator); ``resume``: continue from it (the same result as an uninterrupted fit; without a
+        checkpoint the fit starts afresh). A workflow with several SimCLR fits gives each its own
+        folder (:func:`replearn.train.stage_dir`).
+        """
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ReplearnError(f"ContrastiveEmbedding: epochs must be an integer >= 1, got {self.epochs!r}")
         shape = normalise_image_shape(self.image_shape, "ContrastiveEmbedding")
@@ -132,7 +140,8 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
                              lr=float(self.lr), weight_decay=float(self.weight_decay), loss="model",
                              schedule="onecycle", bf16=bool(self.bf16), channels_last=bool(self.channels_last),
                              seed=int(self.seed), device=self.device)
-        history = fit(objective, (x, x), None, config, progress=bool(self.progress))
+        history = fit(objective, (x, x), None, config, progress=bool(self.progress), checkpoint_dir=checkpoint_dir,
+                      resume=continues(checkpoint_dir, resume))
         self.encoder_ = encoder.to(memory_format=torch.contiguous_format).eval()
         self.history_ = {k: list(v) for k, v in history.history.items()}
         self.input_shape_ = tuple(int(d) for d in x.shape[1:])

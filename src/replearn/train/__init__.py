@@ -3,7 +3,8 @@
 from replearn.train._device import BF16_SETTINGS, bf16_enabled
 from replearn.train.batching import epoch_generator, epoch_permutation, iter_batches, num_batches
 from replearn.train.callbacks import Callback, EarlyStopping
-from replearn.train.checkpoint import CHECKPOINT_NAME, checkpoint_path, load_checkpoint, save_checkpoint
+from replearn.train.checkpoint import (CHECKPOINT_NAME, STAGES_DIR, checkpoint_path, continues, load_checkpoint,
+                                      save_checkpoint, stage_dir)
 from replearn.train.config import LOSSES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 from replearn.train.engine import fit
 from replearn.train.history import History
@@ -33,4 +34,7 @@ __all__ = [
     "num_batches",
     "predict",
     "save_checkpoint",
+    "stage_dir",
+    "STAGES_DIR",
+    "continues",
 ]

@@ -78,6 +78,8 @@ class SimCLRObjective(nn.Module):
         seed: seeds the generator the views are drawn from.
 
     ``forward(x)`` -> (N,) per-image losses (for :func:`replearn.train.fit` with loss ``"model"``).
+    The state of the views' generator is part of ``state_dict()`` (as extra state), so a
+    checkpoint holds it and a resumed run draws the same views as an uninterrupted one.
     """
 
     def __init__(self, encoder: nn.Module, feature_dim: int, augment: Augment, proj_dim: int = 32,
@@ -93,6 +95,14 @@ class SimCLRObjective(nn.Module):
         self.augment = augment
         self.temperature = float(temperature)
         self.generator = torch.Generator().manual_seed(int(seed))
+
+    def get_extra_state(self) -> torch.Tensor:
+        """The views' generator state (a uint8 tensor), saved with the weights in ``state_dict()``."""
+        return self.generator.get_state()
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        """Restore the views' generator from :meth:`get_extra_state`'s tensor."""
+        self.generator.set_state(state.cpu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v1, v2 = self.augment(x, self.generator), self.augment(x, self.generator)

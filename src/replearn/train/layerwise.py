@@ -15,13 +15,17 @@ own loss (``"bce"`` through a sigmoid, or ``"mse"``); later stages reconstruct
 feature maps and use the mean squared error. Every stage trains through
 :func:`replearn.train.fit` with loss ``"model"`` (the stage objective computes
 its per-sample losses), so schedules, bf16, seeding and progress bars work as
-for any other run.
+for any other run. With ``checkpoint_dir`` each stage keeps its checkpoint in
+``<checkpoint_dir>/checkpoints/layerwise-<k>/``, and ``resume=True`` replays the
+stages from them (see :mod:`replearn.train.checkpoint`): finished stages are
+loaded, not retrained, and the result equals an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 
 import torch
@@ -31,6 +35,7 @@ from torch import nn
 from replearn.errors import ReplearnError
 from replearn.models.freeze import freeze, unfreeze
 from replearn.models.network import Network, init_glorot
+from replearn.train.checkpoint import continues, stage_dir
 from replearn.train.config import TrainConfig
 from replearn.train.engine import fit
 
@@ -116,6 +121,8 @@ def pretrain_layerwise(
     *,
     image_loss: str = "bce",
     progress: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Greedy layer-wise pretraining of ``encoder`` in place on images ``x`` (N, C, H, W) float32.
 
@@ -127,6 +134,8 @@ def pretrain_layerwise(
         image_loss: loss of the first stage, which reconstructs the images: ``"bce"`` (images
             in [0, 1], sigmoid output) or ``"mse"``. Later stages use ``"mse"`` on feature maps.
         progress: tqdm bars per epoch.
+        checkpoint_dir: the run folder; stage ``k`` checkpoints into ``checkpoints/layerwise-<k>/`` there.
+        resume: continue each stage from its checkpoint where it has one (finished stages only load).
 
     Returns:
         One record per stage: its layers, input and output shapes, loss and per-epoch losses.
@@ -157,8 +166,9 @@ def pretrain_layerwise(
                 print(f"layer-wise pretraining, stage {k + 1}/{len(stages)}: {', '.join(stage.layers)} "
                       f"({'x'.join(map(str, stage.input_shape))} -> {'x'.join(map(str, stage.output_shape))}, "
                       f"{loss})", flush=True)
+            where = stage_dir(checkpoint_dir, f"layerwise-{k + 1}")
             history = fit(objective, (x, x), None, dataclasses.replace(stage_config, seed=config.seed + k),
-                          progress=progress)
+                          progress=progress, checkpoint_dir=where, resume=continues(where, resume))
             records.append({
                 "stage": k + 1, "layers": list(stage.layers), "input_shape": list(stage.input_shape),
                 "output_shape": list(stage.output_shape), "loss": loss,

@@ -33,7 +33,8 @@ assignment names it in its messages); the harness reads the file it names either
 Optional module attributes: ``QUICK`` (field overrides for ``--quick``),
 ``CONFIG_FILE`` (True: a ``--config TOML`` option), ``RESUMABLE`` (True: a
 ``--resume`` option that continues the run in ``--out`` with its saved
-config), ``DDP`` (True: a ``--ddp`` option), ``OUTPUT`` (``"folder"``, the
+config: ``run(cfg, out, resume=True)`` then continues each training stage from
+its checkpoint, see :mod:`replearn.train.checkpoint`), ``DDP`` (True: a ``--ddp`` option), ``OUTPUT`` (``"folder"``, the
 default: ``--out`` is a run folder, ``runs/<command>-<stamp>/`` when not
 given; or ``("file", "codes.csv")``: ``--out`` is the file to write, by default
 that name inside a new ``runs/<command>-<stamp>/``), ``OUT_HELP`` (help of
@@ -368,8 +369,10 @@ def locked(run_dir: Path) -> Iterator[None]:
         except OSError:
             raise ReplearnError(f"--out {run_dir}: another replearn run is writing into this folder; wait for it "
                                 "or choose another --out") from None
-        for stray in run_dir.glob(".*.tmp"):  # an interrupted atomic write of an earlier run
-            stray.unlink(missing_ok=True)
+        from replearn.train.checkpoint import STAGES_DIR
+
+        for stray in [*run_dir.glob(".*.tmp"), *(run_dir / STAGES_DIR).rglob(".*.tmp")]:
+            stray.unlink(missing_ok=True)  # an interrupted atomic write of an earlier run
         yield
     finally:
         fh.close()
@@ -392,6 +395,11 @@ def clear_run(module: ModuleType, run_dir: Path) -> None:
         if path.resolve().is_relative_to(run_dir.resolve()) and (path.is_file() or path.is_symlink()):
             path.unlink()
     (run_dir / MANIFEST).unlink(missing_ok=True)
+    from replearn.train.checkpoint import STAGES_DIR
+
+    stages = run_dir / STAGES_DIR  # the per-stage checkpoints of a resumable run
+    if stages.is_dir() and not stages.is_symlink():
+        shutil.rmtree(stages)
 
 
 def clear_finished(module: ModuleType, run_dir: Path) -> None:
@@ -601,10 +609,11 @@ def _resume_config(module: ModuleType, args: argparse.Namespace) -> Any:
     from replearn.train import CHECKPOINT_NAME
 
     if not args.out:
-        raise ReplearnError("--resume needs --out DIR: the run directory to continue (it holds checkpoint.pt)")
+        raise ReplearnError("--resume needs --out DIR: the run directory to continue (it holds config.json)")
     run_dir = Path(args.out)
-    if not (run_dir / CHECKPOINT_NAME).is_file():
-        raise ReplearnError(f"--resume: {run_dir / CHECKPOINT_NAME} does not exist; nothing to continue")
+    if not (run_dir / "config.json").is_file():  # a run saves its config before it trains
+        raise ReplearnError(f"--resume: {run_dir} holds no run to continue (no config.json; {CHECKPOINT_NAME} "
+                            "does not exist); start it without --resume")
     keep = {"data_dir", "device", "progress", "seed"}
     given = [flag_name(f) for f in _fields(module)
              if f.metadata.get("cli", True) and f.name not in keep and getattr(args, f.name) is not None]
@@ -628,6 +637,9 @@ def _resume_config(module: ModuleType, args: argparse.Namespace) -> Any:
 
 def main(module: ModuleType, args: argparse.Namespace) -> int:
     """``replearn <command>``: resolve, run, write; returns the exit code."""
+    resumable = getattr(module, "RESUMABLE", False) and not _is_file_output(module)
+    if resumable and args.out is None and not getattr(args, "resume", False):
+        args.out = str(new_run_dir_name(module.COMMAND))  # named now, so that Ctrl-C can say how to resume
     if getattr(args, "resume", False):
         cfg = _resume_config(module, args)
         execute(module, cfg, args.out, resume=True)

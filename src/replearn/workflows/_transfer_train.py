@@ -19,7 +19,7 @@ import torch
 
 from replearn.data import CLASS_NAMES
 from replearn.models import Network, count_params, summary
-from replearn.train import bf16_enabled, evaluate
+from replearn.train import bf16_enabled, continues, evaluate, stage_dir
 from replearn.utils.runtime import resolve_device
 from replearn.workflows import _run, fashion
 from replearn.workflows._mnist_like import INPUT_SHAPE, NORMALISATION
@@ -41,13 +41,17 @@ def classifier(cfg: Any, network: Network | None, lr: float, epochs: int, seed: 
                          device=device, progress=cfg.progress)
 
 
-def train_fashion_base(cfg: Any, out: Path | None) -> tuple[Path, dict[str, Any] | None]:
-    """Train the base as ``replearn fashion`` does (its defaults; its quick ones with --quick) into ``<out>/base/``."""
+def train_fashion_base(cfg: Any, out: Path | None, resume: bool = False) -> tuple[Path, dict[str, Any] | None]:
+    """Train the base as ``replearn fashion`` does (its defaults; its quick ones with --quick) into ``<out>/base/``.
+
+    ``resume``: a base run that had started (its ``config.json`` is there) continues from its checkpoint.
+    """
     values = _run.defaults(fashion, cfg.quick)
     values.update(seed=cfg.seed, device=cfg.device, data_dir=cfg.data_dir, progress=cfg.progress)
     base_dir = _run.output_location(fashion, None if out is None else Path(out) / "base")
     print(f"training the base on Fashion-MNIST into {base_dir}")
-    _run.execute(fashion, _run.build(fashion, values), base_dir)
+    again = resume and (base_dir / "config.json").is_file()
+    _run.execute(fashion, _run.build(fashion, values), base_dir, resume=again)
     return locate_base(str(base_dir))
 
 
@@ -67,6 +71,10 @@ class Trainer:
     cfg: Any
     data: dict[str, Split]
     base: Path | None
+    out: Path | None = None
+    """The run folder: each variant and seed checkpoints into ``checkpoints/<variant>_seed<k>/`` there."""
+    resume: bool = False
+    """Continue each variant and seed from its checkpoint (finished ones only load their weights)."""
     result: _run.Result = field(default_factory=_run.Result)
     """The run's outputs: every variant's weights are added to it."""
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -92,7 +100,9 @@ class Trainer:
         print(f"[{name}, seed {seed}] {doing}")
         start = time.perf_counter()
         est = classifier(self.cfg, network, lr, epochs, seed, self.device, self.bf16)
-        est.fit(*self.data["train"], eval_sets={"test": self.data["test"]})
+        where = stage_dir(self.out, _file_key(name, seed))
+        est.fit(*self.data["train"], eval_sets={"test": self.data["test"]}, checkpoint_dir=where,
+                resume=continues(where, self.resume))
         run = Trained(est.model_, est.history_.history, time.perf_counter() - start)
         if after is not None:
             history = {k: list(after.history[k]) + list(run.history.get(k, [])) for k in after.history}
@@ -108,8 +118,13 @@ class Trainer:
             "trainable_params": count_params(run.model)[1], "train_time_s": run.seconds, "history": run.history,
         })
         key = f"{name}_seed{seed}"
-        self.result.weights(key.replace(" ", "_").replace("(", "").replace(")", "") + ".safetensors", run.model, {
+        self.result.weights(_file_key(name, seed) + ".safetensors", run.model, {
             "dataset": "mnist", "classes": list(CLASS_NAMES["mnist"]), "normalisation": NORMALISATION,
             "input_shape": list(INPUT_SHAPE), "variant": key, "base": str(self.base),
         })
         print(f"[{name}, seed {seed}] test accuracy {100 * final['accuracy']:.2f}% ({run.seconds:.0f} s)")
+
+
+def _file_key(name: str, seed: int) -> str:
+    """``frozen (BN keras)``, 1 -> ``frozen_BN_keras_seed1``: the name of a variant's weights and checkpoint folder."""
+    return f"{name}_seed{seed}".replace(" ", "_").replace("(", "").replace(")", "")

@@ -9,7 +9,7 @@ the codes (train codes as reference, test codes as queries) and scikit-learn's
 trustworthiness. ``--compare`` embeds the same images with PCA, t-SNE and
 ISOMAP and scores them the same way. Writes into the run folder:
 ``model.safetensors`` (+ ``model.json``), ``metrics.json``, ``config.json``,
-``report.md``/``report.html``, ``autoencoder_codes.png``,
+``report.md``/``report.html``, ``checkpoint.pt`` (``--resume``), ``autoencoder_codes.png``,
 ``autoencoder_reconstructions.png``, ``autoencoder_curves.png``,
 ``reconstructions/*_original.png``/``*_restored.png`` and, with ``--compare``,
 ``autoencoder_compare.png``. See docs/autoencoder.md.
@@ -45,8 +45,9 @@ examples:
   replearn autoencoder --layerwise 3            # greedy layer-wise pretraining, 3 epochs per encoder stage
   replearn autoencoder --config ae.toml         # any key of config.json, as TOML
   replearn autoencoder --quick                  # small subsets, 2 epochs: under a minute
+  replearn autoencoder --out runs/ae --resume   # continue an interrupted run from its checkpoints
 """
-CONFIG_FILE = DDP = True
+CONFIG_FILE = DDP = RESUMABLE = True
 
 
 # ----------------------------------------------------------------------------- Setup
@@ -98,8 +99,8 @@ QUICK: dict[str, Any] = {"epochs": 2, "compare_ref": 600, "compare_queries": 300
 
 
 # ----------------------------------------------------------------------------- Run
-def run(cfg: Config, out: Path | None = None) -> Result:
-    """Train, evaluate, compare (``cfg.compare``); the model, figures, pairs, report and metrics."""
+def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
+    """Train (checkpoints in ``out``; ``resume`` continues from them), evaluate, compare (``cfg.compare``)."""
     # Prepare the data: MNIST train/test, or an npz's unlabelled crops with the labelled ones held out.
     data = prepare_data(cfg)
     print(data.line())
@@ -107,7 +108,7 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     # Build and train the model.
     est = estimator(cfg, validation_data=data.held_out)
     start = time.perf_counter()
-    est.fit(data.train)
+    est.fit(data.train, checkpoint_dir=out, resume=resume)
     train_seconds = time.perf_counter() - start
 
     # Evaluate: reconstruction error of the held-out images, k-NN and trustworthiness of the codes.

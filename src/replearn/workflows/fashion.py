@@ -28,7 +28,7 @@ from replearn.data.augment import make_augment
 from replearn.encoders import CNNClassifier
 from replearn.errors import ReplearnError
 from replearn.models import count_params, minivgg, summary
-from replearn.train import bf16_enabled, evaluate
+from replearn.train import bf16_enabled, continues, evaluate
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fashion_report
 from replearn.workflows._mnist_like import INPUT_SHAPE, NORMALISATION, bn_momentum, check_subset, load_tensors
@@ -119,7 +119,7 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
     # Train: the test set is evaluated every epoch, as the lecture's validation_data, never used for choices.
     start = time.perf_counter()
     est.fit(x_train, y_train, validation_data=val, eval_sets={"test": (x_test, y_test)},
-            checkpoint_dir=out, resume=resume)
+            checkpoint_dir=out, resume=continues(out, resume))
     wall, model, history = time.perf_counter() - start, est.model_, est.history_
 
     # Evaluate the final weights in float32 (what a user of the saved model gets).

@@ -22,7 +22,7 @@ averages lag the weights, which is why the lecture's from-scratch model scores
 ``torch`` (0.1); ``--bn-momentum keras`` or ``both`` shows the difference.
 
 Writes into the run directory: ``config.json``, ``base/`` (with
-``--train-base``: a ``replearn fashion`` run), ``<variant>_seed<k>.safetensors``
+``--train-base``: a ``replearn fashion`` run), ``checkpoints/<variant>_seed<k>/`` (``--resume``), ``<variant>_seed<k>.safetensors``
 (+ ``.json``), then ``transfer_curves.png``, ``results.md``,
 ``report.md``/``report.html`` and, last, ``metrics.json``.
 """
@@ -51,8 +51,9 @@ examples:
   replearn transfer --base runs/fashion-<stamp>/ --compare --fine-tune --seeds 3
   replearn transfer --base model.safetensors --bn-momentum both --compare
   replearn transfer --train-base --compare --quick             # everything on small subsets, in about a minute
+  replearn transfer --out runs/transfer-a --resume              # continue an interrupted run
 """
-CONFIG_FILE = DDP = True
+CONFIG_FILE = DDP = RESUMABLE = True
 RESULT_FILES = ("results.md",)
 
 
@@ -102,8 +103,8 @@ QUICK = {"epochs": 2, "fine_tune_epochs": 1, "batch_size": 128, "train_size": 20
 
 
 # ----------------------------------------------------------------------------- Run
-def run(cfg: Config, out: Path | None = None) -> Result:
-    """Check the base, train every variant and seed on MNIST; the models, figure, tables and report."""
+def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
+    """Check the base, train every variant and seed on MNIST (``resume``: from ``out``'s checkpoints); the outputs."""
     cfg.check()  # the command line checked already; a Config made in Python is checked here, before any work
     weights, side = locate_base(cfg.base) if cfg.base else (None, None)
     if weights is not None and side is None:
@@ -114,10 +115,10 @@ def run(cfg: Config, out: Path | None = None) -> Result:
             "test": load_tensors("mnist", "test", cfg.data_dir, cfg.test_size or None, cfg.seed, cfg.progress)}
     print(f"MNIST: train {tuple(data['train'][0].shape)}, test {tuple(data['test'][0].shape)}")
     if cfg.train_base:
-        weights, side = train_fashion_base(cfg, out)
+        weights, side = train_fashion_base(cfg, out, resume)
 
     # Train every variant and seed; the test set is evaluated every epoch, as the lecture's validation_data.
-    trainer = Trainer(cfg, data, weights)  # on cfg.device, in bf16 autocast where cfg.bf16 turns it on
+    trainer = Trainer(cfg, data, weights, out, resume)  # on cfg.device, bf16 autocast where cfg.bf16 turns it on
     for preset in list(BN_MOMENTA) if cfg.bn_momentum == "both" else [cfg.bn_momentum]:
         momentum = BN_MOMENTA[preset]
         for seed in range(cfg.seed, cfg.seed + cfg.seeds):
