@@ -10,7 +10,6 @@ outputs; :func:`train_fashion_base` runs ``replearn fashion`` through the harnes
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +61,7 @@ class Trained:
     model: Network
     history: dict[str, list[float]]
     seconds: float
+    """Training time: the sum of the epochs' times (a resumed run counts the epochs before the interruption)."""
 
 
 @dataclass
@@ -98,12 +98,11 @@ class Trainer:
         if not self.results:
             print(summary(network, title="transfer"))
         print(f"[{name}, seed {seed}] {doing}")
-        start = time.perf_counter()
         est = classifier(self.cfg, network, lr, epochs, seed, self.device, self.bf16)
         where = stage_dir(self.out, _file_key(name, seed))
         est.fit(*self.data["train"], eval_sets={"test": self.data["test"]}, checkpoint_dir=where,
                 resume=continues(where, self.resume))
-        run = Trained(est.model_, est.history_.history, time.perf_counter() - start)
+        run = Trained(est.model_, est.history_.history, float(sum(est.history_.history["time"])))  # resumed epochs too
         if after is not None:
             history = {k: list(after.history[k]) + list(run.history.get(k, [])) for k in after.history}
             run = Trained(run.model, history, after.seconds + run.seconds)
