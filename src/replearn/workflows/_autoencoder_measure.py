@@ -52,6 +52,7 @@ def compare_methods(data: Any, est: Any, cfg: Any) -> tuple[list[dict], dict]:
     from tqdm import tqdm
 
     from replearn.evaluate import EMBEDDING_NOTES, embed_2d
+    from replearn.evaluate.embeddings import NAMES as EMBEDDING_NAMES
 
     seed = cfg.seed
     ri = seeded_subset(len(data.ref), int(cfg.compare_ref), seed)
@@ -71,7 +72,7 @@ def compare_methods(data: Any, est: Any, cfg: Any) -> tuple[list[dict], dict]:
         start = time.perf_counter()
         r2, q2 = embed_2d(method, _flat(r_img), _flat(q_s), seed=seed)
         seconds = time.perf_counter() - start
-        name = {"pca": "PCA", "tsne": "t-SNE", "isomap": "ISOMAP"}[method]
+        name = EMBEDDING_NAMES[method]
         rows.append(row(name, len(r_img), len(qi), embedding_metrics(r2, r_y, q2, q_ys, q_s, seed), seconds,
                         EMBEDDING_NOTES[method]))
         panels[name] = (q2, q_ys)
