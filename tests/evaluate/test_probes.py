@@ -49,3 +49,12 @@ def test_unknown_name_and_parameter_give_one_line():
         create_probe("rbf_svn")
     with pytest.raises(ReplearnError, match="unknown parameter 'k'; allowed: C"):
         create_probe("logreg", k=3)
+
+
+def test_knn_probe_with_more_neighbours_than_examples_is_one_line():
+    """A tiny labelled set (4 training crops) and k = 5: one line, not scikit-learn's traceback."""
+    probe = create_probe("knn", k=5)
+    with pytest.raises(ReplearnError, match="k = 5 neighbours, but the training split has only 4 examples") as err:
+        probe.fit(np.arange(8.0).reshape(4, 2), [0, 1, 0, 1])
+    assert "\n" not in str(err.value)
+    assert create_probe("knn", k=4).fit(np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]).predict([[0.0, 1.0]]).shape == (1,)

@@ -48,9 +48,19 @@ def rbf_svm(seed: int = 0, C: float = 1.0) -> Pipeline:
     return _pipe(SVC(kernel="rbf", C=C, gamma="scale", random_state=seed))
 
 
+class _KNeighbors(KNeighborsClassifier):
+    """scikit-learn's k-NN classifier that refuses, in one line, fewer training examples than neighbours."""
+
+    def fit(self, X: Any, y: Any) -> "_KNeighbors":
+        if len(X) < self.n_neighbors:
+            raise ReplearnError(f"k-NN probe: k = {self.n_neighbors} neighbours, but the training split has only "
+                                f"{len(X)} examples; lower the probe's k or use more labelled examples")
+        return super().fit(X, y)
+
+
 def knn(seed: int = 0, k: int = 5) -> Pipeline:
     """Standardise, then k nearest neighbours (Euclidean, uniform votes). ``seed`` is unused."""
-    return _pipe(KNeighborsClassifier(n_neighbors=k))
+    return _pipe(_KNeighbors(n_neighbors=k))
 
 
 def mlp(seed: int = 0, hidden: int = 64) -> Pipeline:
