@@ -20,6 +20,7 @@ import pytest
 
 from replearn.cli import main
 from replearn.workflows import _run
+from replearn.workflows._run import Result
 from test_run import toy  # noqa: F401 - the fixture that installs the harness tests' toy workflow
 
 
@@ -170,3 +171,59 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(toy, tmp_path, capsys):
     assert "interrupted; no results were written" in err
     assert f"replearn toy --out {out} --resume" in err
     assert not (out / "metrics.json").exists()
+
+
+def _resumable(toy, recipe):
+    """The toy workflow with ``--resume``; its recipe gets ``resume`` and records it."""
+    module = toy(RESUMABLE=True)
+    module.run = lambda cfg, out, resume=False: recipe(cfg, out, resume)
+    return module
+
+
+def test_ctrl_c_without_out_names_the_folder_to_resume(toy, tmp_path, capsys, monkeypatch):
+    def interrupted(cfg, out, resume):
+        raise KeyboardInterrupt
+
+    _resumable(toy, interrupted)
+    monkeypatch.chdir(tmp_path)
+    assert main(["toy"]) == 130
+    err = _one_line(capsys)
+    folder = err.split("--out ")[1].split(" --resume")[0]
+    assert folder.startswith("runs/toy-") and (tmp_path / folder / "config.json").is_file()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(toy, tmp_path, capsys):
+    calls = []
+
+    def recipe(cfg, out, resume):
+        calls.append(resume)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as a kill before the first epoch ended: only config.json is there
+        return Result(metrics={"epochs": cfg.epochs})
+
+    _resumable(toy, recipe)
+    out = tmp_path / "run"
+    assert main(["toy", "--out", str(out), "--epochs", "3"]) == 130
+    assert sorted(p.name for p in out.iterdir()) == [".replearn.lock", "config.json"]
+    assert main(["toy", "--out", str(out), "--resume"]) == 0
+    assert calls == [False, True] and json.loads((out / "metrics.json").read_text())["epochs"] == 3
+    capsys.readouterr()
+    assert main(["toy", "--out", str(tmp_path / "empty"), "--resume"]) == 2
+    assert "holds no run to continue" in _one_line(capsys)
+
+
+def test_overwrite_removes_the_stage_checkpoints_and_a_resume_their_stray_temporary_files(toy, tmp_path):
+    def recipe(cfg, out, resume):
+        return Result(metrics={"resume": resume})
+
+    _resumable(toy, recipe)
+    out = tmp_path / "run"
+    assert main(["toy", "--out", str(out)]) == 0
+    stage = out / "checkpoints" / "layerwise-1"
+    stage.mkdir(parents=True)
+    (stage / "checkpoint.pt").write_bytes(b"x")
+    (stage / ".checkpoint.pt.abc.tmp").write_bytes(b"half")  # a kill during a checkpoint write
+    assert main(["toy", "--out", str(out), "--resume"]) == 0
+    assert (stage / "checkpoint.pt").exists() and not (stage / ".checkpoint.pt.abc.tmp").exists()
+    assert main(["toy", "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "checkpoints").exists()
