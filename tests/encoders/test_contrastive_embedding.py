@@ -80,3 +80,24 @@ def test_flattened_rows_give_the_same_features_as_images():
     assert rows.n_features_in_ == images.n_features_in_ == 256
     with pytest.raises(ValueError, match="X has 255 features, but ContrastiveEmbedding is expecting 256"):
         rows.transform(x.reshape(12, -1)[:, :255])
+
+
+def test_resumed_training_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    """The views' generator is in the checkpoint: stopped after epoch 1 and resumed, the features are identical."""
+    import replearn.encoders.contrastive_embedding as module
+    from replearn.train import load_checkpoint
+
+    x = spots(48)
+    args = dict(depth=2, width=4, epochs=3, batch_size=16, seed=1, device="cpu")
+    whole = ContrastiveEmbedding(**args).fit(x, checkpoint_dir=tmp_path / "a")
+    real_fit = module.fit
+    monkeypatch.setattr(module, "fit", lambda *a, **k: real_fit(*a, callbacks=[lambda epoch, logs: True], **k))
+    ContrastiveEmbedding(**args).fit(x, checkpoint_dir=tmp_path / "b")
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["model"]["_extra_state"].dtype == torch.uint8
+    monkeypatch.setattr(module, "fit", real_fit)
+    resumed = ContrastiveEmbedding(**args).fit(x, checkpoint_dir=tmp_path / "b", resume=True)
+    assert resumed.history_["loss"] == whole.history_["loss"]
+    assert np.array_equal(resumed.transform(x), whole.transform(x))
+    fresh = ContrastiveEmbedding(**args).fit(x, checkpoint_dir=tmp_path / "c", resume=True)  # no checkpoint: a start
+    assert fresh.history_["loss"] == whole.history_["loss"]

@@ -144,3 +144,40 @@ def test_fit_with_loss_model_needs_per_sample_losses():
     x = torch.randn(8, 3)
     with pytest.raises(ReplearnError, match="per-sample losses"):
         fit(model, (x, x), None, TrainConfig(epochs=1, batch_size=4, loss="model", device="cpu"), progress=False)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_resumed_pretraining_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Stopped at the end of stage 2's second epoch (stage 1 finished, stage 2 half): the resumed run loads stage 1,
+    continues stage 2 and starts stage 3 afresh, ending bit-identical to a run never stopped."""
+    x = bars(64)
+    straight = small_ae(0)
+    whole = pretrain_layerwise(straight.encoder, x, config(3), progress=False, checkpoint_dir=tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["layerwise-1", "layerwise-2",
+                                                                               "layerwise-3"]
+    real_fit, calls = layerwise.fit, []
+
+    def stopping_fit(*args, **kwargs):
+        calls.append(kwargs["resume"])
+        if len(calls) == 2:
+            def stop(epoch, logs):
+                if epoch == 1:
+                    raise _Interrupted  # before epoch 2's checkpoint: stage 2 stays at epoch 1 of 3
+            kwargs["callbacks"] = [stop]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(layerwise, "fit", stopping_fit)
+    with pytest.raises(_Interrupted):
+        pretrain_layerwise(small_ae(0).encoder, x, config(3), progress=False, checkpoint_dir=tmp_path / "b")
+    calls.clear()
+    monkeypatch.setattr(layerwise, "fit", lambda *a, **k: calls.append(k["resume"]) or real_fit(*a, **k))
+    resumed = small_ae(0)  # built as before: stage 3, never started, begins from the same initial weights
+    again = pretrain_layerwise(resumed.encoder, x, config(3), progress=False, checkpoint_dir=tmp_path / "b",
+                               resume=True)
+    assert calls == [True, True, False]
+    assert [r["epoch_losses"] for r in again] == [r["epoch_losses"] for r in whole]
+    a, b = straight.encoder.state_dict(), resumed.encoder.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
