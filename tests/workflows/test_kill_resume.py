@@ -162,6 +162,7 @@ def test_transfer_with_its_base_killed_resumes_to_the_same_result(tmp_path, shar
     """``--train-base --quick``: a kill during the base's training resumes the base, then the variants."""
     argv = ["transfer", "--train-base", "--quick", "--compare", "--data-dir", str(shared_datasets)]
     kill_and_resume(argv, tmp_path, kills=3, seed=3, resume_args=("--data-dir", str(shared_datasets)))
+    _run_here(argv, tmp_path / "killed-0", "--overwrite")  # the earlier run's base is replaced too
 
 
 @pytest.mark.slow

@@ -49,8 +49,8 @@ def train_fashion_base(cfg: Any, out: Path | None, resume: bool = False) -> tupl
     values.update(seed=cfg.seed, device=cfg.device, data_dir=cfg.data_dir, progress=cfg.progress)
     base_dir = _run.output_location(fashion, None if out is None else Path(out) / "base")
     print(f"training the base on Fashion-MNIST into {base_dir}")
-    again = resume and (base_dir / "config.json").is_file()
-    _run.execute(fashion, _run.build(fashion, values), base_dir, resume=again)
+    again = resume and (base_dir / "config.json").is_file()  # else a base there is the overwritten run's
+    _run.execute(fashion, _run.build(fashion, values), base_dir, resume=again, overwrite=not again)
     return locate_base(str(base_dir))
 
 
