@@ -57,13 +57,31 @@ def _without_timings(value: Any) -> Any:
     return value
 
 
-def _weights(out: Path) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
-    """Every saved model under ``out``: its tensors and its metadata."""
+def _metrics(out: Path) -> Any:
+    """``metrics.json`` of the run in ``out`` without its timings; the run's folder named ``<run>``."""
+    return _without_timings(json.loads((out / "metrics.json").read_text().replace(str(out), "<run>")))
+
+
+def _weights(out: Path) -> dict[str, tuple[dict[str, Any], Any]]:
+    """Every saved model under ``out``: its tensors, and its sidecar (meta) with the run's folder named ``<run>``.
+
+    Checksums are left out: the file's bytes differ between two saves (safetensors writes its metadata table in
+    no fixed order) and the meta names paths inside the run folder (transfer's base).
+    """
     found = {}
     for path in sorted(out.rglob("*.safetensors")):
         with safe_open(str(path), "pt") as f:
-            found[str(path.relative_to(out))] = ({k: f.get_tensor(k) for k in f.keys()}, f.metadata())
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            header = {k: v for k, v in (f.metadata() or {}).items() if not k.endswith("_sha256")}
+        sidecar = json.loads(path.with_suffix(".json").read_text().replace(str(out), "<run>"))
+        found[str(path.relative_to(out))] = (tensors, (header, _without_checksums(sidecar)))
     return found
+
+
+def _without_checksums(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_checksums(v) for k, v in value.items() if not k.endswith("_sha256")}
+    return value
 
 
 def _same_weights(a: dict, b: dict) -> bool:
@@ -77,7 +95,7 @@ def kill_and_resume(argv: list[str], tmp_path: Path, kills: int, seed: int, resu
     every one compared with the reference. Returns how many were still running when their kill came."""
     reference = tmp_path / "reference"
     duration = _run_here(argv, reference)
-    expected = _without_timings(json.loads((reference / "metrics.json").read_text()))
+    expected = _metrics(reference)
     weights = _weights(reference)
     rng = random.Random(seed)
     landed = 0
@@ -94,7 +112,7 @@ def kill_and_resume(argv: list[str], tmp_path: Path, kills: int, seed: int, resu
             proc.send_signal(signal.SIGKILL)
         proc.wait()
         _run_here([argv[0]], out, "--resume", *resume_args)
-        got = _without_timings(json.loads((out / "metrics.json").read_text()))
+        got = _metrics(out)
         assert got == expected, f"kill {k} at {delay:.2f} s of {duration:.2f} s: the metrics differ"
         assert _same_weights(_weights(out), weights), f"kill {k} at {delay:.2f} s: the weights differ"
         assert not list(out.rglob(".*.tmp")), f"kill {k}: a temporary file was left behind"
