@@ -30,7 +30,8 @@ def _unit(seed: int) -> Unit:
 
 def _same(a: Unit, b: Unit) -> bool:
     return (a.record == b.record and a.arrays.keys() == b.arrays.keys()
-            and all(a.arrays[k].dtype == b.arrays[k].dtype and np.array_equal(a.arrays[k], b.arrays[k]) for k in a.arrays)
+            and all(a.arrays[k].dtype == b.arrays[k].dtype and np.array_equal(a.arrays[k], b.arrays[k])
+                    for k in a.arrays)
             and a.state.keys() == b.state.keys() and all(torch.equal(a.state[k], b.state[k]) for k in a.state))
 
 

@@ -5,7 +5,8 @@ into a new folder, waits until the run has started (its ``config.json`` is there
 fraction of the reference's duration, sends SIGKILL, and runs ``--out <folder> --resume``. The resumed
 run must exit 0 and end with the reference's ``metrics.json`` (every number, timings aside) and
 bit-identical weights, with no stray temporary file left. Same seed and thread count (one thread)
-throughout; the reference and the resumed runs run in the test's process, the killed ones in their own. CI runs one kill per workflow on tiny settings; ``-m slow`` runs more.
+throughout; the reference and the resumed runs run in the test's process, the killed ones in their own.
+CI runs one kill per workflow on tiny settings; ``-m slow`` runs more.
 """
 
 from __future__ import annotations

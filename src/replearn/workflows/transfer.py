@@ -22,8 +22,8 @@ averages lag the weights, which is why the lecture's from-scratch model scores
 ``torch`` (0.1); ``--bn-momentum keras`` or ``both`` shows the difference.
 
 Writes into the run directory: ``config.json``, ``base/`` (with
-``--train-base``: a ``replearn fashion`` run), ``checkpoints/<variant>_seed<k>/`` (``--resume``), ``<variant>_seed<k>.safetensors``
-(+ ``.json``), then ``transfer_curves.png``, ``results.md``,
+``--train-base``: a ``replearn fashion`` run), ``checkpoints/<variant>_seed<k>/``
+(``--resume``), ``<variant>_seed<k>.safetensors`` (+ ``.json``), then ``transfer_curves.png``, ``results.md``,
 ``report.md``/``report.html`` and, last, ``metrics.json``.
 """
 
