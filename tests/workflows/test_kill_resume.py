@@ -99,7 +99,7 @@ def kill_and_resume(argv: list[str], tmp_path: Path, kills: int, seed: int, resu
     expected = _metrics(reference)
     weights = _weights(reference)
     rng = random.Random(seed)
-    landed = 0
+    landed, moments = 0, []
     for k in range(kills):
         out = tmp_path / f"killed-{k}"
         proc = subprocess.Popen([sys.executable, "-m", "replearn", *argv, "--out", str(out), "--no-progress",
@@ -108,7 +108,8 @@ def kill_and_resume(argv: list[str], tmp_path: Path, kills: int, seed: int, resu
             time.sleep(0.01)
         delay = rng.uniform(0.0, duration)
         time.sleep(delay)
-        if proc.poll() is None:
+        still_running = proc.poll() is None
+        if still_running:
             landed += 1
             proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -117,6 +118,8 @@ def kill_and_resume(argv: list[str], tmp_path: Path, kills: int, seed: int, resu
         assert got == expected, f"kill {k} at {delay:.2f} s of {duration:.2f} s: the metrics differ"
         assert _same_weights(_weights(out), weights), f"kill {k} at {delay:.2f} s: the weights differ"
         assert not list(out.rglob(".*.tmp")), f"kill {k}: a temporary file was left behind"
+        moments.append(f"{delay:.1f}" + ("" if still_running else " (after the end)"))
+    print(f"kill test {argv[0]}: {landed} of {kills} kills while running, at {', '.join(moments)} s of {duration:.1f} s")
     return landed
 
 
