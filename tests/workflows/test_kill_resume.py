@@ -31,7 +31,6 @@ from test_autoencoder import toy_npz
 from test_equivalence import VOLATILE  # keys that hold times and facts of the machine
 
 
-
 def _env() -> dict[str, str]:
     src = str(Path(replearn.__file__).resolve().parents[1])
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
