@@ -45,7 +45,7 @@ class Config:
     run: str | None = option(None, "run folder (assignment or autoencoder) or .safetensors", positional=True,
                              metavar="RUN", in_file=False)
     images: str | None = option(None, "images to show (default: those the run used)", positional=True,
-                                metavar="IMAGES", in_file=False)
+                                optional=True, metavar="IMAGES", in_file=False)
     encoder: str | None = option(None, "the weights file to read codes from (default: chosen from RUN)",
                                  metavar="SAFETENSORS", in_file=False)
     view: str = option("auto", "2-D view: 'auto' (the code when 2-D, else t-SNE), 'code', 'tsne' or 'pca'",
