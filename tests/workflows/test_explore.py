@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import re
-import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -158,23 +157,6 @@ def test_run_is_required(capsys):
 
 
 # ----------------------------------------------------------------------------- in a browser
-def chrome():
-    """A headless Chromium driven by Selenium, or a skip saying what is missing."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (binary and driver):
-        pytest.skip("Chromium not installed (apt-get install chromium chromium-driver; .ci/run does)")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,1000",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):  # no name resolves: no network
-        opts.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=opts)
-
-
 CANVASES = """
 const found = [];
 const walk = (root) => { for (const el of root.querySelectorAll('*')) {
@@ -185,6 +167,7 @@ return found.filter((c) => c.width > 100 && c.height > 100).length;
 
 
 def test_the_page_renders_in_chromium(tmp_path, run_dir, data):
+    from _browser import chrome
     from PIL import Image
     from selenium.webdriver.support.ui import WebDriverWait
 

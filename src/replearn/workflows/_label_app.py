@@ -57,6 +57,7 @@ class LabelApp:
                  context: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.session, self.learner, self.features, self.context = session, learner, features, context
         self.current: int | None = None
+        self.picked_with = -2  # the learner's version the current pick came from
         learner.update(session.version, session.order, session.stages)
 
     def page(self) -> str:
@@ -70,8 +71,9 @@ class LabelApp:
         s = self.session
         with s.lock:
             remaining = s.remaining()
-            if self.current is None or self.current not in remaining:
-                self.current = self.learner.next(remaining)
+            trained_on = self.learner.trained_on
+            if self.current is None or self.current not in remaining or self.picked_with != trained_on:
+                self.current, self.picked_with = self.learner.next(remaining), trained_on
             counts, total = s.counts(), len(s.pool)
             accuracy = self.learner.accuracy
             return {

@@ -90,7 +90,7 @@ class BackgroundLearner:
         self.trained_on = -1
         self._wanted: tuple[int, list[int], list[int]] | None = None
         self._cond = threading.Condition()
-        self._busy = False
+        self._busy = self._closed = False
         threading.Thread(target=self._loop, daemon=True, name="replearn-label-learner").start()
 
     def update(self, version: int, order: list[int], stages: list[int]) -> None:
@@ -102,8 +102,10 @@ class BackgroundLearner:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while self._wanted is None:
+                while self._wanted is None and not self._closed:
                     self._cond.wait()
+                if self._closed:
+                    return
                 version, order, stages = self._wanted
                 self._wanted, self._busy = None, True
             x = np.concatenate([self.prior, self.features[order]]) if order else self.prior
@@ -115,6 +117,12 @@ class BackgroundLearner:
             with self._cond:
                 self.model, self.accuracy, self.trained_on, self._busy = model, accuracy, version, False
                 self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop the training thread (after the retrain under way, if any)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def wait(self, version: int, timeout: float = 30.0) -> bool:
         """Block until the model trained on ``version`` (or later) is in place; False on timeout."""

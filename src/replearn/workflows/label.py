@@ -129,6 +129,7 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
         pass
     finally:
         server.server_close()
+        server.app.learner.close()
     counts = ", ".join(f"{n}: {c}" for n, c in zip(session.class_names, session.counts()))
     return Result(synthetic=bool(session.data.synthetic),
                   summary=f"saved {session.out}: {len(session.order)} labelled here ({counts}), "
