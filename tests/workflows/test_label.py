@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +115,8 @@ def test_margin_sampling_and_cross_validated_accuracy_after_labels(client):
     learner = client.server.app.learner
     assert learner.wait(client.server.app.session.version)
     state = client.state()
-    assert state["cv_accuracy"] is not None and 0 <= state["cv_accuracy"] <= 1 and state["cv_folds"] == min(5, min(state["counts"]))
+    assert state["cv_accuracy"] is not None and 0 <= state["cv_accuracy"] <= 1
+    assert state["cv_folds"] == min(5, min(state["counts"]))
     assert state["model_labels"] == state["version"] == 6
     probs = learner.model.predict_proba(learner.features)
     top = np.sort(probs, axis=1)
@@ -227,10 +227,9 @@ def test_mistakes_are_one_line_before_serving(tmp_path, crops_file, capsys, args
 
 # ----------------------------------------------------------------------------- in a browser
 def test_three_labels_by_keyboard_in_chromium(client):
+    from _browser import chrome
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from _browser import chrome
 
     browser = chrome()
     try:
@@ -240,7 +239,8 @@ def test_three_labels_by_keyboard_in_chromium(client):
         for k, key in enumerate("012"):
             shown = browser.find_element(By.ID, "which").text
             body.send_keys(key)
-            WebDriverWait(browser, 20).until(lambda b: f"{k + 1} labelled here" in b.find_element(By.ID, "progress").text)
+            done = f"{k + 1} labelled here"
+            WebDriverWait(browser, 20).until(lambda b, done=done: done in b.find_element(By.ID, "progress").text)
             assert browser.find_element(By.ID, "which").text != shown
         body.send_keys("u")
         WebDriverWait(browser, 20).until(lambda b: "2 labelled here" in b.find_element(By.ID, "progress").text)

@@ -35,7 +35,7 @@ class Points:
     class_names: list[str]
     source: str
 
-    def subset(self, keep: np.ndarray) -> "Points":
+    def subset(self, keep: np.ndarray) -> Points:
         """The items at positions ``keep`` (N',)."""
         return Points(self.images[keep], self.index[keep], [self.items[k] for k in keep], self.labels[keep],
                       self.synthetic[keep], self.class_names, self.source)

@@ -59,8 +59,19 @@ def page(points: Points, xy: np.ndarray, predicted: np.ndarray, confidence: np.n
     """The HTML text: the (N, 2) positions ``xy`` of ``points``, their predictions (N,) and confidences (N,)."""
     from bokeh.embed import file_html
     from bokeh.layouts import column
-    from bokeh.models import (Button, CDSView, ColorBar, ColumnDataSource, CustomJS, Div, GroupFilter, HoverTool,
-                              LinearColorMapper, TabPanel, Tabs)
+    from bokeh.models import (
+        Button,
+        CDSView,
+        ColorBar,
+        ColumnDataSource,
+        CustomJS,
+        Div,
+        GroupFilter,
+        HoverTool,
+        LinearColorMapper,
+        TabPanel,
+        Tabs,
+    )
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 

@@ -6,7 +6,8 @@ PAGE = """<!doctype html>
  body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
  .row { display: flex; gap: 2em; align-items: flex-start; flex-wrap: wrap; }
  img { image-rendering: pixelated; border: 1px solid #999; background: #000; }
- button { font-size: 1.1em; padding: 0.5em 1em; margin: 0.3em 0.3em 0 0; cursor: pointer; }
+ button { font-size: 1.05em; padding: 0.4em 0.8em; margin: 0.3em 0.3em 0 0; cursor: pointer; }
+ h3 { margin: 0.8em 0 0.3em; } p { margin: 0.3em 0; }
  .bar { display: inline-block; height: 0.9em; background: #4a7fb5; vertical-align: middle; }
  table { border-collapse: collapse; } td { padding: 0.15em 0.6em; }
  #synthetic { color: #b00; font-weight: bold; } #error { color: #b00; }
@@ -17,8 +18,9 @@ PAGE = """<!doctype html>
 <p id="synthetic"></p>
 <div class="row">
  <div><div id="which">loading...</div><img id="crop" width="320" height="320" alt="the crop to label"></div>
- <div id="ctxbox" hidden><div>in the field (boxed)</div><img id="context" width="320" height="320" alt="field context"></div>
- <div>
+ <div id="ctxbox" hidden><div>in the field (boxed)</div>
+  <img id="context" width="320" height="320" alt="field context"></div>
+ <div style="max-width: 460px">
   <div id="buttons"></div>
   <button id="skip">skip <kbd>s</kbd></button><button id="undo">undo <kbd>u</kbd></button>
   <p id="error"></p>

@@ -18,9 +18,10 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from replearn.workflows._label_session import LabelError
@@ -50,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: LabelServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the terminal shows the address and the closing line only
 
     def __getattr__(self, name: str) -> Callable[[], None]:
@@ -88,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     # ------------------------------------------------------------------ methods
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         allowed = self._allowed()
         if allowed is None:
             return
@@ -107,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {path}"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         allowed = self._allowed()
         if allowed is None:
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +94,7 @@ class LabelSession:
                 self.skipped.remove(i)
             self.order.append(i)
             self.stages.append(stage)
-            self.times.append(datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            self.times.append(datetime.now(UTC).isoformat(timespec="seconds"))
             self.actions.append(("label", i))
             self._changed()
 
@@ -157,9 +157,8 @@ class LabelSession:
         from replearn.utils.atomic import atomic_path
 
         arrays = self.arrays()
-        with atomic_path(self.out) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        with atomic_path(self.out) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
     def _resume(self) -> None:
         """Continue from ``out``: the same crops (by checksum), its labels, skips and history."""

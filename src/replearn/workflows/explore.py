@@ -18,8 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from replearn.errors import ReplearnError
 from replearn.workflows._run import Result, data_dir_option, device_option, option, seed_option
 
