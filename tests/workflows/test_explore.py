@@ -166,6 +166,21 @@ return found.filter((c) => c.width > 100 && c.height > 100).length;
 """
 
 
+EXPORT = """
+const done = arguments[arguments.length - 1];
+const source = Bokeh.documents[0].get_model_by_name("points");
+source.selected.indices = [0, 31];
+HTMLAnchorElement.prototype.click = function () { fetch(this.href).then((r) => r.text()).then(done); };
+const buttons = [];
+const walk = (root) => { for (const el of root.querySelectorAll('*')) {
+  if (el.tagName === 'BUTTON' && el.textContent.includes('Export selection')) buttons.push(el);
+  if (el.shadowRoot) walk(el.shadowRoot); } };
+walk(document);
+buttons[0].click();
+"""
+"""Select two points, press the export button, and hand back the CSV it would download."""
+
+
 def test_the_page_renders_in_chromium(tmp_path, run_dir, data):
     from _browser import chrome
     from PIL import Image
@@ -182,8 +197,13 @@ def test_the_page_renders_in_chromium(tmp_path, run_dir, data):
         resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         shot = tmp_path / "shot.png"
         browser.save_screenshot(str(shot))
+        csv_text = browser.execute_async_script(EXPORT)
     finally:
         browser.quit()
+    rows = csv_text.strip().split("\n")  # the selection as the button exports it
+    assert rows[0] == "index,item,x,y,label,predicted,confidence,source"
+    assert [r.split(",")[:2] for r in rows[1:]] == [["0", '"labelled[0]"'], ["31", '"unlabelled[1]"']]
+    assert rows[1].split(",")[4] == f'"{data.class_names[data.labels[0]]}"' and rows[2].endswith(",SYNTHETIC")
     assert not [r for r in resources if not r.startswith(("data:", "blob:", "file:"))]
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.std() > 10, "the screenshot is blank"

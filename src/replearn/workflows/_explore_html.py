@@ -84,7 +84,7 @@ def page(points: Points, xy: np.ndarray, predicted: np.ndarray, confidence: np.n
         "confidence": np.nan_to_num(confidence, nan=-1.0),
         "source": ["SYNTHETIC" if s else "real" for s in points.synthetic],
     }
-    source = ColumnDataSource(data)
+    source = ColumnDataSource(data, name="points")
     tools = "pan,wheel_zoom,box_select,lasso_select,reset,save"
 
     def panel(name: str) -> tuple[object, object]:
