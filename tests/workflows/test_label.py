@@ -249,3 +249,35 @@ def test_three_labels_by_keyboard_in_chromium(client):
     with np.load(client.server.app.session.out, allow_pickle=False) as f:
         assert f["labels"][6:].tolist() == [0, 1]
         assert f["action_kind"].tolist() == ["label", "label"]
+
+
+def test_the_command_serves_and_a_killed_server_keeps_every_confirmed_label(tmp_path, crops_file):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "labelled.npz"
+    env = {**os.environ, "PYTHONPATH": str(Path(label.__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "replearn", "label", str(crops_file), "--out", str(out),
+                             "--no-browser"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        port, token = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", lines[1]).groups()
+        given = []
+        for stage in (2, 0):
+            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=20)
+            conn.request("GET", f"/api/state?token={token}")
+            index = json.loads(conn.getresponse().read())["next"]
+            conn.request("POST", f"/api/label?token={token}", body=json.dumps({"index": index, "stage": stage}))
+            assert conn.getresponse().status == 200
+            conn.close()
+            given.append(index)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no chance to clean up
+        proc.wait(10)
+        proc.stdout.close()
+    with np.load(out, allow_pickle=False) as f:
+        assert f["label_index"][-2:].tolist() == given and f["labels"][-2:].tolist() == [2, 0]
+    assert not list(tmp_path.glob(".*.tmp"))
