@@ -133,7 +133,12 @@ def codes_and_predictions(points: Points, encoder: Path, classifier: Path | None
     predicted = np.full(len(codes), NO_LABEL, dtype=np.int64)
     confidence = np.full(len(codes), np.nan)
     if classifier is not None:
-        probs = load_classifier(classifier, option="RUN").probabilities(points.images, dev)
+        model = load_classifier(classifier, option="RUN")
+        if tuple(model.input_shape[1:]) != tuple(points.images.shape[1:]):
+            h, w = model.input_shape[1:]
+            raise ReplearnError(f"images {points.source}: are {points.images.shape[1]}x{points.images.shape[2]} px "
+                                f"but the classifier {classifier} takes {h}x{w} px")
+        probs = model.probabilities(points.images, dev)
         predicted, confidence = probs.argmax(1), probs.max(1)
     return codes, predicted, confidence, f"{enc.description} of {encoder}"
 
