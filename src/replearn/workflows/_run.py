@@ -85,6 +85,7 @@ def option(
     metavar: str | None = None,
     parse: Callable[[str], Any] | None = None,
     positional: bool = False,
+    optional: bool = False,
     required: bool = False,
     cli: bool = True,
     saved: bool = True,
@@ -100,13 +101,15 @@ def option(
         metavar: the value's name in ``--help``.
         parse: turns the flag's text into the value (e.g. ``"32/32,16"`` -> ``[[32], [32, 16]]``).
         positional: a positional argument instead of a flag.
+        optional: a positional argument that may be left out (``[IMAGES]``).
         required: the flag must be given.
         cli: False: a config-file key only, no flag.
         saved: False: not written to ``config.json`` (e.g. progress bars).
         in_file: False: not accepted from the ``--config`` file (e.g. the input paths).
     """
     meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "parse": parse,
-            "positional": positional, "required": required, "cli": cli, "saved": saved, "in_file": in_file}
+            "positional": positional, "required": required, "cli": cli, "saved": saved, "in_file": in_file,
+            "optional": optional}
     if isinstance(default, (list, dict)):
         value = default
         return dataclasses.field(default_factory=lambda: _copy(value), metadata=meta)
@@ -562,7 +565,8 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
             help_text = help_text[:-1] + f"; {extra})" if help_text.endswith(")") else f"{help_text} ({extra})"
         group = common if f.name in common_names else own
         if meta.get("positional"):
-            group.add_argument(f.name, help=help_text, metavar=meta.get("metavar"))
+            group.add_argument(f.name, help=help_text, metavar=meta.get("metavar"),
+                               nargs="?" if meta.get("optional") else None)
             continue
         kwargs: dict[str, Any] = {"dest": f.name, "help": help_text, "default": None}
         if meta.get("choices") == BF16_SETTINGS:  # --bf16 alone is 'on'; --no-bf16 is 'off' (older flags)
