@@ -9,6 +9,7 @@ from replearn.train.engine import fit
 from replearn.train.history import History
 from replearn.train.losses import make_loss
 from replearn.train.predict import evaluate, predict
+from replearn.train.trajectory import OutputRecorder
 
 __all__ = [
     "BF16_SETTINGS",
@@ -17,6 +18,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "History",
+    "OutputRecorder",
     "LOSSES",
     "MONITORS",
     "OPTIMIZERS",

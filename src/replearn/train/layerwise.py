@@ -49,15 +49,16 @@ class Stage:
     output_shape: tuple[int, ...]
 
 
-def encoder_stages(encoder: Network) -> list[Stage]:
-    """Cut ``encoder`` after each pooling layer; what follows the last pool is the last stage."""
+def encoder_stages(encoder: Network, cut_after: tuple[str, ...] = POOLS) -> list[Stage]:
+    """Cut ``encoder`` after each layer whose op is in ``cut_after`` (pooling layers by default; for a
+    dense stack e.g. ``("sigmoid",)``, one stage per hidden layer); what follows the last cut is the last stage."""
     if not isinstance(encoder, Network):
         raise ReplearnError(
             f"layer-wise pretraining needs a replearn Network encoder (built from a spec), got {type(encoder).__name__}"
         )
     names = encoder.layer_names
     ops = [text.split()[0].lower() for text in encoder.spec]
-    cuts = [i + 1 for i, op in enumerate(ops) if op in POOLS]
+    cuts = [i + 1 for i, op in enumerate(ops) if op in cut_after]
     if not cuts or cuts[-1] != len(names):
         cuts.append(len(names))
     stages, start, shape = [], 0, tuple(encoder.input_shape)
@@ -116,6 +117,7 @@ def pretrain_layerwise(
     *,
     image_loss: str = "bce",
     progress: bool = True,
+    cut_after: tuple[str, ...] = POOLS,
 ) -> list[dict[str, Any]]:
     """Greedy layer-wise pretraining of ``encoder`` in place on images ``x`` (N, C, H, W) float32.
 
@@ -127,6 +129,7 @@ def pretrain_layerwise(
         image_loss: loss of the first stage, which reconstructs the images: ``"bce"`` (images
             in [0, 1], sigmoid output) or ``"mse"``. Later stages use ``"mse"`` on feature maps.
         progress: tqdm bars per epoch.
+        cut_after: ops after which a stage ends (see :func:`encoder_stages`).
 
     Returns:
         One record per stage: its layers, input and output shapes, loss and per-epoch losses.
@@ -136,7 +139,7 @@ def pretrain_layerwise(
         raise ReplearnError(f"layer-wise pretraining: image_loss {image_loss!r} is unknown; use 'bce' or 'mse'")
     if config.epochs < 1:
         raise ReplearnError(f"layer-wise pretraining needs at least 1 epoch per stage, got {config.epochs}")
-    stages = encoder_stages(encoder)
+    stages = encoder_stages(encoder, cut_after)
     modules = list(encoder)
     stage_config = dataclasses.replace(config, loss="model", monitor="loss", early_stopping_patience=None,
                                        restore_best=False)

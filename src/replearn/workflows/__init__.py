@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course"]
+ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course", "trajectories"]
 
 
 def _discover() -> list:
