@@ -43,7 +43,7 @@ HELP = "Erhan et al. 2010: networks with/without layer-wise pretraining as paths
 EXAMPLES = """\
 examples:
   replearn trajectories --quick                  # 4 networks per group on small subsets: about a minute
-  replearn trajectories                          # 50 networks per group, dense 784-256-256-10 (see docs)
+  replearn trajectories                          # 50 networks per group, dense 784-256-256-256-10 (see docs)
   replearn trajectories --networks 10 --arch conv   # the lecture's convolutional blocks (slower)
   replearn trajectories --dataset fashion --pretrain-epochs 3
 """
@@ -53,14 +53,14 @@ CONFIG_FILE = True
 # ----------------------------------------------------------------------------- Setup
 @dataclass
 class Config(MnistRunOptions):
-    """The default run: 2 x 50 dense networks on 5,000 MNIST training images (see docs/lecture_concepts.md)."""
+    """The default run: 2 x 50 dense networks on 10,000 MNIST training images (see docs/lecture_concepts.md)."""
 
     dataset: str = option("mnist", "data set", choices=("mnist", "fashion"))
     arch: str = option("dense", "'dense': sigmoid layers (Erhan et al.); 'conv': the lecture's conv blocks",
                        choices=("dense", "conv"))
-    hidden: list = option([256, 256], "dense widths (--arch dense)", metavar="W,W", parse=parse_int_list)
+    hidden: list = option([256, 256, 256], "dense widths (--arch dense)", metavar="W,W", parse=parse_int_list)
     networks: int = option(50, "networks per group (with / without pretraining)", metavar="N")
-    train_size: int = option(5000, "stratified subset of training images", metavar="N")
+    train_size: int = option(10000, "stratified subset of training images", metavar="N")
     test_size: int = option(10000, "stratified subset of test images for the final accuracy", metavar="N")
     probe_size: int = option(200, "test images whose outputs make a network's output vector", metavar="M")
     epochs: int = option(4, "supervised (fine-tuning) epochs")
