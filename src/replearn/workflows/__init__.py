@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course", "trajectories"]
+ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course", "trajectories", "fewshot", "zeroshot"]
 
 
 def _discover() -> list:

@@ -1,0 +1,80 @@
+"""``replearn fewshot``: class splits, one-line mistakes, and --quick runs that write the figure and report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from replearn.cli import main
+from replearn.errors import ReplearnError
+from replearn.workflows._fewshot_data import parse_classes, split_classes
+from replearn.workflows._fewshot_features import check_representations
+
+
+def test_class_splits():
+    assert parse_classes("0-4") == [0, 1, 2, 3, 4] and parse_classes("0-2,7, 9") == [0, 1, 2, 7, 9]
+    assert split_classes("0-4", "") == ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+    assert split_classes("0,2", "5,6") == ([0, 2], [5, 6])
+
+
+@pytest.mark.parametrize("seen, unseen, match", [
+    ("", "", "no seen class"),
+    ("0-9", "", "0 unseen class"),
+    ("0-8", "", "1 unseen class"),
+    ("0-4", "4,5", "class 4 is both seen and unseen"),
+    ("0-12", "", "class 10 does not exist"),
+    ("a-b", "", "expected class numbers"),
+])
+def test_bad_splits_are_one_line(seen, unseen, match):
+    with pytest.raises(ReplearnError, match=match):
+        split_classes(seen, unseen)
+
+
+def test_representations_checked_and_cnn_dropped_for_crops():
+    assert check_representations(["simclr", "pixels"], crops=False) == ["pixels", "simclr"]
+    assert check_representations(["cnn", "pixels"], crops=True) == ["pixels"]
+    with pytest.raises(ReplearnError, match="choose from"):
+        check_representations(["pca"], crops=False)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--seen", "0-9"], "unseen class"),
+    (["--seen", ""], "no seen class"),
+    (["--shots", "0,5"], "--shots"),
+    (["--dataset", "missing.npz"], "missing.npz"),
+    (["--representations", "pca"], "choose from"),
+])
+def test_cli_mistakes_are_one_line_before_any_folder(tmp_path, capsys, argv, match):
+    out = tmp_path / "run"
+    assert main(["fewshot", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_quick_run_writes_figure_and_report(tmp_path, shared_datasets):
+    out = tmp_path / "run"
+    assert main(["fewshot", "--quick", "--data-dir", str(shared_datasets), "--out", str(out), "--no-progress",
+                 "--device", "cpu", "--representations", "pixels,cnn", "--episodes", "10"]) == 0
+    for name in ("fewshot.png", "report.md", "report.html", "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == [5, 6, 7, 8, 9] and metrics["seen"] == [0, 1, 2, 3, 4]
+    assert metrics["chance"] == pytest.approx(0.2)
+    for name in ("pixels", "cnn"):
+        for clf in ("ncm", "logreg"):
+            assert set(metrics["results"][name][clf]) == {"1", "5", "10"}
+            assert all(len(v["episodes"]) == 10 for v in metrics["results"][name][clf].values())
+    pixels = metrics["results"]["pixels"]["ncm"]
+    assert pixels["10"]["mean"] > pixels["1"]["mean"] > 0.3  # well above chance on MNIST digits
+    assert "fewshot.png" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_quick_run_on_the_synthetic_crops(tmp_path):
+    out = tmp_path / "crops"
+    assert main(["fewshot", "--quick", "--dataset", "synthetic", "--out", str(out), "--no-progress",
+                 "--device", "cpu"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["synthetic"] and metrics["classes"] == [0, 1, 2] and "cnn" not in metrics["results"]
+    assert "SYNTHETIC" in (out / "report.md").read_text() and (out / "fewshot.png").stat().st_size > 0
