@@ -10,6 +10,7 @@ of a class to be recognised is used while learning any of them.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -22,12 +23,45 @@ from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEm
 from replearn.errors import ReplearnError
 from replearn.train import bf16_enabled, predict
 from replearn.utils.runtime import resolve_device
+from replearn.workflows._run import MnistRunOptions, bf16_option, check_at_least, option
 
 REPRESENTATIONS = ("pixels", "cnn", "autoencoder", "simclr")
 TITLES = {"pixels": "raw pixels", "cnn": "supervised CNN (seen classes)", "autoencoder": "autoencoder codes",
           "simclr": "SimCLR features"}
 
 Features = Callable[[np.ndarray], np.ndarray]
+
+
+def _names(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+@dataclass
+class RepresentationOptions(MnistRunOptions):
+    """The options of the representations and the data shared by ``fewshot`` and ``zeroshot``."""
+
+    seen: str = option("0-4", "seen classes, e.g. 0-4 or 0,2,4,6,8")
+    unseen: str = option("", "unseen classes (default: every class not seen)")
+    representations: list = option(list(REPRESENTATIONS), "representations to compare", metavar="R,R",
+                                   parse=_names)
+    train_size: int = option(5000, "seen-class training images (crops: unlabelled crops) the representations "
+                                   "learn from, a seeded subset", metavar="N")
+    pool_size: int = option(2000, "unseen-class test images to classify, a seeded subset (0: all)", metavar="N")
+    cnn_epochs: int = option(3, "epochs of the supervised CNN")
+    ae_epochs: int = option(5, "epochs of the autoencoder")
+    simclr_epochs: int = option(5, "epochs of SimCLR")
+    code_dim: int = option(32, "autoencoder code size")
+    bf16: str = bf16_option("auto")
+
+    def check_options(self, crops: bool) -> None:
+        """One line for a bad number or representation name."""
+        check_at_least(self, 1, "train_size", "cnn_epochs", "ae_epochs", "simclr_epochs", "code_dim")
+        check_at_least(self, 0, "pool_size")
+        check_representations(self.representations, crops)
+
+
+RUN_QUICK = {"train_size": 1000, "pool_size": 300, "cnn_epochs": 1, "ae_epochs": 1, "simclr_epochs": 1}
+"""The --quick values of the shared options."""
 
 
 def digit_views(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

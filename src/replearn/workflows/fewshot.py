@@ -31,8 +31,8 @@ from replearn.evaluate.fewshot import FEWSHOT_CLASSIFIERS, episode_accuracies
 from replearn.utils.runtime import machine_summary
 from replearn.workflows import fewshot_report
 from replearn.workflows._fewshot_data import MNIST_LIKE, prepare_task, split_classes
-from replearn.workflows._fewshot_features import REPRESENTATIONS, check_representations, learn
-from replearn.workflows._run import MnistRunOptions, Result, bf16_option, check_at_least, option, parse_int_list
+from replearn.workflows._fewshot_features import RUN_QUICK, RepresentationOptions, check_representations, learn
+from replearn.workflows._run import Result, check_at_least, option, parse_int_list
 
 COMMAND = "fewshot"
 HELP = "k-shot transfer to classes never trained on: CNN, autoencoder, SimCLR, pixels; 1/5/10 shots, episodes"
@@ -47,46 +47,29 @@ examples:
 CONFIG_FILE = True
 
 
-def _names(text: str) -> list[str]:
-    return [w.strip() for w in text.split(",") if w.strip()]
-
-
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config(MnistRunOptions):
-    """The default experiment: MNIST, seen 0-4, 10,000 seen training images, 2,000 unseen pool images."""
+class Config(RepresentationOptions):
+    """The default experiment: MNIST, seen 0-4, 5,000 seen training images, 2,000 unseen pool images."""
 
     dataset: str = option("mnist", "'mnist', 'fashion', 'synthetic' (built-in crops) or the course's data.npz")
-    seen: str = option("0-4", "seen classes (MNIST-like data), e.g. 0-4 or 0,2,4,6,8")
-    unseen: str = option("", "unseen classes (default: every class not seen)")
-    representations: list = option(list(REPRESENTATIONS), "representations to compare", metavar="R,R",
-                                   parse=_names)
     shots: list = option([1, 5, 10], "labelled examples per unseen class", metavar="K,K", parse=parse_int_list)
     episodes: int = option(100, "random episodes per k")
     queries: int = option(0, "queries per class in an episode (0: every other pool image)")
-    train_size: int = option(10000, "seen-class training images (crops: unlabelled crops) the representations "
-                                    "learn from, a seeded subset", metavar="N")
-    pool_size: int = option(2000, "unseen-class test images episodes draw from, a seeded subset (0: all)",
-                            metavar="N")
-    cnn_epochs: int = option(5, "epochs of the supervised CNN")
-    ae_epochs: int = option(10, "epochs of the autoencoder")
-    simclr_epochs: int = option(10, "epochs of SimCLR")
-    code_dim: int = option(32, "autoencoder code size")
-    bf16: str = bf16_option("auto")
 
     def check(self) -> None:
-        check_at_least(self, 1, "episodes", "train_size", "cnn_epochs", "ae_epochs", "simclr_epochs", "code_dim")
-        check_at_least(self, 0, "queries", "pool_size")
+        self.check_options(crops=self.dataset not in MNIST_LIKE)
+        check_at_least(self, 1, "episodes")
+        check_at_least(self, 0, "queries")
         if not self.shots or min(self.shots) < 1:
             raise ReplearnError(f"--shots {self.shots}: give positive numbers of labelled examples, e.g. 1,5,10")
         if self.dataset in MNIST_LIKE:
             split_classes(self.seen, self.unseen)
         elif self.dataset != "synthetic":
             load_assignment(self.dataset)  # a missing or bad file is one line, before any folder
-        check_representations(self.representations, self.dataset not in MNIST_LIKE)
 
 
-QUICK = {"train_size": 1000, "pool_size": 300, "episodes": 20, "cnn_epochs": 1, "ae_epochs": 1, "simclr_epochs": 1}
+QUICK = {**RUN_QUICK, "episodes": 20}
 
 
 # ----------------------------------------------------------------------------- Run

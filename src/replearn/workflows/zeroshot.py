@@ -28,8 +28,8 @@ from replearn.evaluate.zeroshot import METRICS, AttributeClassifier, check_disti
 from replearn.utils.runtime import machine_summary
 from replearn.workflows import zeroshot_report
 from replearn.workflows._fewshot_data import prepare_task, split_classes
-from replearn.workflows._fewshot_features import REPRESENTATIONS, check_representations, learn
-from replearn.workflows._run import MnistRunOptions, Result, bf16_option, check_at_least, option
+from replearn.workflows._fewshot_features import RUN_QUICK, RepresentationOptions, check_representations, learn
+from replearn.workflows._run import Result, check_at_least, option
 
 COMMAND = "zeroshot"
 HELP = "zero-shot: unseen classes recognised from attribute/description vectors (ridge map); accuracy vs chance"
@@ -43,32 +43,18 @@ examples:
 CONFIG_FILE = True
 
 
-def _names(text: str) -> list[str]:
-    return [w.strip() for w in text.split(",") if w.strip()]
-
-
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config(MnistRunOptions):
+class Config(RepresentationOptions):
     """The default experiment: Fashion-MNIST, seen T-shirt, trouser, coat, sandal, sneaker, bag (0,1,4,5,7,8),
     unseen pullover, dress, shirt, ankle boot: each unseen class shares its attributes with seen ones."""
 
     dataset: str = option("fashion", "data set", choices=("mnist", "fashion"))
     seen: str = option("0,1,4,5,7,8", "seen classes, e.g. 0-4 or 0,2,4,6,8")
-    unseen: str = option("", "unseen classes (default: every class not seen)")
     class_vectors: str | None = option(None, "CSV (class name, then values; optional header) or .npy (classes, D) "
                                              "(default: replearn's attribute table)", metavar="FILE")
-    representations: list = option(list(REPRESENTATIONS), "representations to compare", metavar="R,R",
-                                   parse=_names)
     alpha: float = option(1.0, "ridge penalty of the map to description space")
     metric: str = option("cosine", "nearest description by", choices=METRICS)
-    train_size: int = option(10000, "seen-class training images (a seeded subset)", metavar="N")
-    pool_size: int = option(2000, "unseen-class test images to classify (a seeded subset; 0: all)", metavar="N")
-    cnn_epochs: int = option(5, "epochs of the supervised CNN")
-    ae_epochs: int = option(10, "epochs of the autoencoder")
-    simclr_epochs: int = option(10, "epochs of SimCLR")
-    code_dim: int = option(32, "autoencoder code size")
-    bf16: str = bf16_option("auto")
 
     def vectors(self) -> ClassVectors:
         """The class description vectors (checked: every class, finite, distinct among the unseen)."""
@@ -79,13 +65,12 @@ class Config(MnistRunOptions):
         return table
 
     def check(self) -> None:
-        check_at_least(self, 1, "train_size", "cnn_epochs", "ae_epochs", "simclr_epochs", "code_dim")
-        check_at_least(self, 0, "alpha", "pool_size")
-        check_representations(self.representations, crops=False)
+        self.check_options(crops=False)
+        check_at_least(self, 0, "alpha")
         self.vectors()  # the split and the class vector file: one line each, before any folder
 
 
-QUICK = {"train_size": 1000, "pool_size": 300, "cnn_epochs": 1, "ae_epochs": 1, "simclr_epochs": 1}
+QUICK = dict(RUN_QUICK)
 
 
 # ----------------------------------------------------------------------------- Run
