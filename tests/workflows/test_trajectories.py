@@ -89,3 +89,9 @@ def test_bad_settings_are_one_line(tmp_path, capsys):
     assert "--networks" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["trajectories", "--hidden", "", "--out", str(tmp_path / "y")]) == 2
     assert "--hidden" in capsys.readouterr().err
+
+
+def test_conv_arch_pretrains_one_stage_per_block():
+    run = train_one(tiny_cfg(arch="conv", epochs=1), tiny_data(), 0, pretrain=True)
+    assert [s["layers"][-1] for s in run["pretraining"]][:3] == ["maxpool_1", "maxpool_2", "maxpool_3"]
+    assert run["snapshots"].shape[1:] == (6, 10) and 0 <= run["test_accuracy"] <= 1

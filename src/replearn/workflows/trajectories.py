@@ -42,8 +42,9 @@ COMMAND = "trajectories"
 HELP = "Erhan et al. 2010: networks with/without layer-wise pretraining as paths in function space (t-SNE, ISOMAP)"
 EXAMPLES = """\
 examples:
-  replearn trajectories --quick                  # 4 networks per group on small subsets: about a minute
-  replearn trajectories                          # 50 networks per group, dense 784-256-256-256-10 (see docs)
+  replearn trajectories --quick                  # 4 networks per group on small subsets: seconds
+  replearn trajectories                          # 50 networks per group, dense 784-256-256-256-10 on 10,000 MNIST
+                                                 # images: 5 min of CPU on one core (docs/lecture_concepts.md)
   replearn trajectories --networks 10 --arch conv   # the lecture's convolutional blocks (slower)
   replearn trajectories --dataset fashion --pretrain-epochs 3
 """
