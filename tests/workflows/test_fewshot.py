@@ -6,9 +6,13 @@ import json
 
 import pytest
 
+import numpy as np
+
 from replearn.cli import main
+from replearn.data import AssignmentData
 from replearn.errors import ReplearnError
-from replearn.workflows._fewshot_data import parse_classes, split_classes
+from replearn.workflows import fewshot
+from replearn.workflows._fewshot_data import parse_classes, prepare_task, split_classes
 from replearn.workflows._fewshot_features import check_representations
 
 
@@ -68,6 +72,18 @@ def test_quick_run_writes_figure_and_report(tmp_path, shared_datasets):
     pixels = metrics["results"]["pixels"]["ncm"]
     assert pixels["10"]["mean"] > pixels["1"]["mean"] > 0.3  # well above chance on MNIST digits
     assert "fewshot.png" in (out / "report.md").read_text()
+
+
+def test_crops_learn_from_the_unlabelled_and_classify_the_labelled(tmp_path):
+    """SYNTHETIC crops: the representations see only the unlabelled crops; every labelled crop is in the pool."""
+    rng = np.random.default_rng(0)
+    labelled, unlabelled = rng.integers(0, 255, (30, 12, 12), dtype=np.uint8), rng.integers(0, 255, (50, 12, 12),
+                                                                                          dtype=np.uint8)
+    AssignmentData(labelled, np.arange(30) % 3, unlabelled, synthetic=True).save_npz(tmp_path / "d.npz")
+    task = prepare_task(fewshot.Config(dataset=str(tmp_path / "d.npz"), train_size=40, progress=False))
+    assert task.seen_x is None and task.synthetic and task.classes == [0, 1, 2]
+    np.testing.assert_array_equal(task.pool_x, labelled)
+    assert len(task.learn) == 40 and all(any((u == im).all() for u in unlabelled) for im in task.learn)
 
 
 @pytest.mark.slow
