@@ -94,3 +94,15 @@ def test_quick_run_on_the_synthetic_crops(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["synthetic"] and metrics["classes"] == [0, 1, 2] and "cnn" not in metrics["results"]
     assert "SYNTHETIC" in (out / "report.md").read_text() and (out / "fewshot.png").stat().st_size > 0
+
+
+def test_too_few_crops_for_k_is_one_line_before_training(tmp_path, capsys, monkeypatch):
+    import replearn.workflows.fewshot as module
+
+    monkeypatch.setattr(module, "learn", lambda *a: pytest.fail("trained before checking the episodes"))
+    rng = np.random.default_rng(0)
+    AssignmentData(rng.integers(0, 255, (12, 12, 12), dtype=np.uint8), np.arange(12) % 3,
+                   rng.integers(0, 255, (20, 12, 12), dtype=np.uint8)).save_npz(tmp_path / "d.npz")
+    assert main(["fewshot", "--dataset", str(tmp_path / "d.npz"), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "class 0 has 4 items; a 10-shot episode needs at least 11" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # the crops are read by the config check, before any folder

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from replearn.data import load_assignment
 from replearn.errors import ReplearnError
 from replearn.evaluate import mean_ci
-from replearn.evaluate.fewshot import FEWSHOT_CLASSIFIERS, episode_accuracies
+from replearn.evaluate.fewshot import FEWSHOT_CLASSIFIERS, episode_accuracies, episode_rng, sample_episode
 from replearn.utils.runtime import machine_summary
 from replearn.workflows import fewshot_report
 from replearn.workflows._fewshot_data import MNIST_LIKE, prepare_task, split_classes
@@ -66,7 +66,8 @@ class Config(RepresentationOptions):
         if self.dataset in MNIST_LIKE:
             split_classes(self.seen, self.unseen)
         elif self.dataset != "synthetic":
-            load_assignment(self.dataset)  # a missing or bad file is one line, before any folder
+            labels = load_assignment(self.dataset).labels  # a missing or bad file is one line, before any folder
+            sample_episode(labels, sorted(set(labels.tolist())), max(self.shots), self.queries, episode_rng(0, 0, 0))
 
 
 QUICK = {**RUN_QUICK, "episodes": 20}
@@ -78,6 +79,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     # Prepare the data: seen-class images to learn from, the unseen classes' pool to classify.
     task = prepare_task(cfg)
     print(task.line())
+    # every class must hold the largest k plus the queries: one line now, before any training
+    sample_episode(task.pool_y, task.classes, max(cfg.shots), cfg.queries, episode_rng(cfg.seed, 0, 0))
 
     # Learn the representations (no image of a class to classify is used), then the pool's features.
     names = check_representations(cfg.representations, task.seen_x is None)
