@@ -60,3 +60,14 @@ def test_bad_arguments_are_one_line(kwargs, match):
         OutputRecorder(**kwargs)
     with pytest.raises(ReplearnError, match="no snapshot"):
         OutputRecorder(torch.zeros(2, 1, 8, 8)).snapshots()
+
+
+def test_frozen_layers_stay_in_eval_mode_after_a_snapshot():
+    from replearn.models import freeze
+
+    model = tiny_classifier()
+    freeze(model[1])  # the BatchNorm: frozen weights and statistics
+    model.train()
+    model[1].eval()
+    OutputRecorder(blobs(4)[0]).record(0, model)
+    assert model.training and not model[1].training

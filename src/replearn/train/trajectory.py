@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from replearn.errors import ReplearnError
+from replearn.models.freeze import keep_frozen_in_eval
 from replearn.train.callbacks import Callback
 from replearn.train.history import History
 from replearn.train.predict import predict
@@ -50,6 +51,8 @@ class OutputRecorder(Callback):
         """Take one snapshot of ``model``'s class probabilities on ``x`` at ``step``."""
         with torch.random.fork_rng(devices=[]):  # eval mode draws nothing; the fork makes sure of it
             logits = predict(model, self.x, self.batch_size)
+        if model.training:
+            keep_frozen_in_eval(model)  # predict put every submodule back in train mode; frozen ones stay in eval
         self.steps_.append(int(step))
         self.outputs_.append(torch.softmax(logits.float(), dim=1).numpy().astype(np.float32))
 
