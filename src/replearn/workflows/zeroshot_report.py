@@ -18,7 +18,8 @@ def accuracy_figure(results: Mapping[str, Mapping[str, float]], chance: float, c
     ax = fig.axes[0]
     ax.axhline(chance, color="black", ls="--", lw=1, label=f"chance, unseen only ({chance:.2f})")
     ax.axhline(chance_all, color="grey", ls=":", lw=1, label=f"chance, all classes ({chance_all:.2f})")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    fig.tight_layout()
     return fig
 
 
