@@ -108,6 +108,6 @@ def prepare_task(cfg: Any) -> Task:
                             "learn from the unlabelled crops only and need at least 2")
     learn = data.unlabelled[seeded_subset(len(data.unlabelled), cfg.train_size, cfg.seed)]
     classes = sorted(int(c) for c in np.unique(data.labels))
-    return Task("built-in synthetic S. aureus crops" if name == "synthetic" else name, learn, None, None,
+    return Task("built-in S. aureus crops" if name == "synthetic" else name, learn, None, None,
                 data.labelled, data.labels.astype(np.int64), classes, list(data.class_names),
                 synthetic=bool(data.synthetic))
