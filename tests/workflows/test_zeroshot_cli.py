@@ -57,6 +57,6 @@ def test_quick_run_writes_figures_and_report(tmp_path, shared_datasets):
     assert metrics["unseen"] == [2, 3, 6, 9] and metrics["chance_unseen"] == pytest.approx(0.25)
     pixels = metrics["results"]["pixels"]
     assert np.asarray(pixels["confusion"]).shape == (4, 4) and np.sum(pixels["confusion"]) == 300
-    assert pixels["unseen_accuracy"] > 0.35  # above the 25% chance even from 1,000 seen images
+    assert pixels["unseen_accuracy"] - pixels["unseen_accuracy_ci95"] > 0.25  # above chance, from 1,000 seen images
     report = (out / "report.md").read_text()
     assert "heel: has a raised heel" in report  # every attribute defined in the report

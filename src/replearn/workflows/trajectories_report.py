@@ -63,9 +63,10 @@ def add_outputs(result: Any, cfg: Any, projected: Mapping[str, np.ndarray], summ
         projected, tuple(summary), title=f"{cfg.networks} networks per group ({net}) on {cfg.dataset}: "
                                          f"outputs on {cfg.probe_size} test images while fine-tuning"))
     w, wo = summary["with"], summary["without"]
-    result.summary = (f"test accuracy with pretraining {100 * w['accuracy_mean']:.2f}% ± {100 * w['accuracy_ci95']:.2f}, "
-                      f"without {100 * wo['accuracy_mean']:.2f}% ± {100 * wo['accuracy_ci95']:.2f} "
-                      f"({cfg.networks} networks each); end-point spread {w['end_spread']:.3f} vs {wo['end_spread']:.3f}")
+    result.summary = (f"test accuracy with pretraining {100 * w['accuracy_mean']:.2f}% ± "
+                      f"{100 * w['accuracy_ci95']:.2f}, without {100 * wo['accuracy_mean']:.2f}% ± "
+                      f"{100 * wo['accuracy_ci95']:.2f} ({cfg.networks} networks each); end-point spread "
+                      f"{w['end_spread']:.3f} vs {wo['end_spread']:.3f}")
     report = Report("replearn trajectories: networks with and without unsupervised pretraining in function space")
     report.text(f"{cfg.networks} networks per group ({net}), trained on {cfg.train_size:,} {cfg.dataset} training "
                 f"images for {cfg.epochs} epochs (Adam, lr {cfg.lr}, batch {cfg.batch_size}); the 'with' group first "

@@ -23,7 +23,7 @@ import numpy as np
 
 from replearn.data import CLASS_NAMES
 from replearn.data.class_vectors import ClassVectors, attribute_table, read_class_vectors
-from replearn.evaluate import classification_metrics
+from replearn.evaluate import classification_metrics, mean_ci
 from replearn.evaluate.zeroshot import METRICS, AttributeClassifier, check_distinct
 from replearn.utils.runtime import machine_summary
 from replearn.workflows import zeroshot_report
@@ -95,7 +95,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
         gen = clf.predict(np.concatenate([f(task.test_seen_x), pool]), candidates=None)
         on_seen = float(np.mean(gen[: len(task.test_seen_y)] == task.test_seen_y))
         on_unseen = float(np.mean(gen[len(task.test_seen_y):] == task.pool_y))
-        results[name] = {"unseen_accuracy": cm["accuracy"], "unseen_macro_f1": cm["macro_f1"],
+        results[name] = {"unseen_accuracy": cm["accuracy"], "unseen_accuracy_ci95": mean_ci(pred == task.pool_y)[1],
+                         "unseen_macro_f1": cm["macro_f1"],
                          "confusion": cm["confusion"], "generalised_seen": on_seen,
                          "generalised_unseen": on_unseen, "generalised_all": float(np.mean(gen == both_y)),
                          "generalised_harmonic": 2 * on_seen * on_unseen / max(on_seen + on_unseen, 1e-12)}

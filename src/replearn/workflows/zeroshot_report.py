@@ -34,19 +34,20 @@ def add_outputs(result: Any, cfg: Any, task: Any, table: Any, results: Mapping[s
     result.figure("zeroshot_confusion.png", confusion_figure(
         results[best]["confusion"], [names[c] for c in task.classes],
         title=f"zero-shot confusion, {TITLES[best]} (rows true, columns predicted)"))
-    result.summary = (f"zero-shot accuracy on the unseen classes {unseen}: best {100 * results[best]['unseen_accuracy']:.1f}% "
-                      f"({TITLES[best]}), chance {100 * chance:.0f}%")
+    result.summary = (f"zero-shot accuracy on the unseen classes {unseen}: best "
+                      f"{100 * results[best]['unseen_accuracy']:.1f}% ({TITLES[best]}), chance {100 * chance:.0f}%")
     report = Report("replearn zeroshot: unseen classes recognised from their descriptions")
-    report.text(f"{task.title}: seen classes {', '.join(names[c] for c in task.seen)}; unseen {unseen}. The representations "
-                f"and the ridge map (alpha {cfg.alpha}, {cfg.metric}) learned from {len(task.seen_y):,} seen-class "
-                f"training images; no image of an unseen class was used. Tested on {len(task.pool_y):,} unseen-class "
+    report.text(f"{task.title}: seen classes {', '.join(names[c] for c in task.seen)}; unseen {unseen}. The "
+                f"representations and the ridge map (alpha {cfg.alpha}, {cfg.metric}) learned from "
+                f"{len(task.seen_y):,} seen-class training images; no image of an unseen class was used. Tested on {len(task.pool_y):,} unseen-class "
                 f"and {len(task.test_seen_y):,} seen-class test images; one run, seed {cfg.seed}.")
     report.figure("zeroshot.png", "accuracy per representation against chance")
-    report.table(["representation", "zero-shot accuracy (unseen)", "macro F1", "generalised: seen", "unseen",
-                  "harmonic mean"],
-                 [[TITLES.get(n, n), f"{100 * r['unseen_accuracy']:.1f}%", f"{r['unseen_macro_f1']:.3f}",
-                   f"{100 * r['generalised_seen']:.1f}%", f"{100 * r['generalised_unseen']:.1f}%",
-                   f"{100 * r['generalised_harmonic']:.1f}%"] for n, r in results.items()])
+    headers = ["representation", "zero-shot accuracy (unseen; ± 95% CI over the images)", "macro F1",
+               "generalised: seen", "unseen", "harmonic mean"]
+    report.table(headers, [[TITLES.get(n, n), f"{100 * r['unseen_accuracy']:.1f}% ± "
+                            f"{100 * r['unseen_accuracy_ci95']:.1f}", f"{r['unseen_macro_f1']:.3f}",
+                            f"{100 * r['generalised_seen']:.1f}%", f"{100 * r['generalised_unseen']:.1f}%",
+                            f"{100 * r['generalised_harmonic']:.1f}%"] for n, r in results.items()])
     report.text(f"Chance: {100 * chance:.0f}% among the unseen classes, {100 * chance_all:.0f}% among all classes "
                 "(the generalised setting, where a map trained on seen classes tends to pick seen classes).")
     report.figure("zeroshot_confusion.png", f"confusion matrix of the unseen classes, {TITLES[best]}")
@@ -54,5 +55,6 @@ def add_outputs(result: Any, cfg: Any, task: Any, table: Any, results: Mapping[s
     report.text(f"Source: {table.source}.")
     if table.definitions:
         report.bullets([f"{c}: {table.definitions.get(c, '')}" for c in table.columns])
-    report.table(["class", *table.columns], [[names[k], *(f"{v:g}" for v in row)] for k, row in enumerate(table.vectors)])
+    report.table(["class", *table.columns],
+                 [[names[k], *(f"{v:g}" for v in row)] for k, row in enumerate(table.vectors)])
     result.report = report
