@@ -39,8 +39,9 @@ def add_outputs(result: Any, cfg: Any, task: Any, table: Any, results: Mapping[s
     report = Report("replearn zeroshot: unseen classes recognised from their descriptions")
     report.text(f"{task.title}: seen classes {', '.join(names[c] for c in task.seen)}; unseen {unseen}. The "
                 f"representations and the ridge map (alpha {cfg.alpha}, {cfg.metric}) learned from "
-                f"{len(task.seen_y):,} seen-class training images; no image of an unseen class was used. Tested on {len(task.pool_y):,} unseen-class "
-                f"and {len(task.test_seen_y):,} seen-class test images; one run, seed {cfg.seed}.")
+                f"{len(task.seen_y):,} seen-class training images; no image of an unseen class was used. Tested on "
+                f"{len(task.pool_y):,} unseen-class and {len(task.test_seen_y):,} seen-class test images; one run, "
+                f"seed {cfg.seed}.")
     report.figure("zeroshot.png", "accuracy per representation against chance")
     headers = ["representation", "zero-shot accuracy (unseen; ± 95% CI over the images)", "macro F1",
                "generalised: seen", "unseen", "harmonic mean"]
