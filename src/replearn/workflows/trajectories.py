@@ -45,7 +45,7 @@ examples:
   replearn trajectories --quick                  # 4 networks per group on small subsets: seconds
   replearn trajectories                          # 50 networks per group, dense 784-256-256-256-10 on 10,000 MNIST
                                                  # images: 5 min of CPU on one core (docs/lecture_concepts.md)
-  replearn trajectories --networks 10 --arch conv   # the lecture's convolutional blocks (slower)
+  replearn trajectories --arch conv --networks 10 --train-size 2000   # the lecture's conv blocks: ~4 min of CPU
   replearn trajectories --dataset fashion --pretrain-epochs 3
 """
 CONFIG_FILE = True
