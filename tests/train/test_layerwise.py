@@ -181,3 +181,15 @@ def test_resumed_pretraining_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     assert [r["epoch_losses"] for r in again] == [r["epoch_losses"] for r in whole]
     a, b = straight.encoder.state_dict(), resumed.encoder.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_dense_stack_is_cut_after_each_hidden_layer():
+    from replearn.models import Network
+
+    net = Network(["flatten", "dense 12", "sigmoid", "dense 6", "sigmoid as features", "dense 3"], (1, 4, 4))
+    stages = encoder_stages(net.truncate("features"), cut_after=("sigmoid",))
+    assert [s.layers for s in stages] == [("flatten_1", "dense_1", "sigmoid_1"), ("dense_2", "features")]
+    assert [(s.input_shape, s.output_shape) for s in stages] == [((1, 4, 4), (12,)), ((12,), (6,))]
+    records = pretrain_layerwise(net.truncate("features"), torch.rand(64, 1, 4, 4), config(2), progress=False,
+                                 cut_after=("sigmoid",))
+    assert [r["loss"] for r in records] == ["bce", "mse"]

@@ -10,6 +10,7 @@ from replearn.train.engine import fit
 from replearn.train.history import History
 from replearn.train.losses import make_loss
 from replearn.train.predict import evaluate, predict
+from replearn.train.trajectory import OutputRecorder
 
 __all__ = [
     "BF16_SETTINGS",
@@ -18,6 +19,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "History",
+    "OutputRecorder",
     "LOSSES",
     "MONITORS",
     "OPTIMIZERS",

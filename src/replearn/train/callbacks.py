@@ -20,6 +20,9 @@ class Callback:
     def on_train_begin(self, model: nn.Module, history: History) -> None:
         """Called once before the first (or first resumed) epoch."""
 
+    def on_batch_end(self, step: int, model: nn.Module) -> None:
+        """Called after each optimisation step; ``step`` counts steps from 1 over the whole run."""
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
         """Called after each epoch (0-based) with its metrics; return ``True`` to stop training."""
         return None

@@ -203,11 +203,13 @@ def _train_epoch(
     classification: bool,
     bar: tqdm,
     dinfo: DistInfo | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """One pass over ``(x, y)`` in a seeded order; return mean loss (+ accuracy) and the last learning rate.
 
     With ``dinfo`` (a DDP run, ``model`` wrapped in DDP) each rank trains on its share of
-    every global batch and the returned metrics are summed over all ranks.
+    every global batch and the returned metrics are summed over all ranks. ``on_step(i)`` is
+    called after the i-th step of this epoch (from 1).
     """
     model.train()
     keep_frozen_in_eval(model)
@@ -250,6 +252,8 @@ def _train_epoch(
             if classification:
                 correct += (out.argmax(dim=1) == yb).sum()
         seen += xb.shape[0]
+        if on_step is not None:
+            on_step(step + 1)
         bar.update(1)
         if not bar.disable and (step + 1) % POSTFIX_EVERY == 0:
             live = {"loss": f"{loss_sum.item() / seen:.4f}"}
@@ -336,6 +340,7 @@ def fit(
         eval_sets: name -> ``(x, y)`` also evaluated every epoch, logged as
             ``"<name>_loss"``/``"<name>_accuracy"`` (never used for early stopping).
         callbacks: :class:`Callback` objects or ``f(epoch, logs)``; returning ``True`` stops training.
+            A callback's ``on_batch_end(step, model)`` runs after every optimisation step.
         distributed: train with ``DistributedDataParallel`` over the active process group
             (see :mod:`replearn.train.distributed`): ``None`` (default) does so whenever
             :func:`~replearn.train.distributed.init_from_env` started a group of more than one
@@ -454,6 +459,7 @@ def fit(
         torch.set_rng_state(rng_state["cpu"])
         if device.type == "cuda" and rng_state["cuda"] is not None:
             torch.cuda.set_rng_state(rng_state["cuda"], device)
+    stepped = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
     net = model
     if dinfo is not None:
         if dinfo.rank > 0:  # dropout masks differ between ranks (rank 0 keeps the single-process stream)
@@ -467,8 +473,13 @@ def fit(
         bar = tqdm(total=steps_per_epoch, desc=f"Epoch {epoch + 1}/{config.epochs}", unit="step",
                    disable=not progress, leave=True, dynamic_ncols=True)
         try:
+            on_step = None
+            if stepped:
+                def on_step(i: int, first: int = epoch * steps_per_epoch) -> None:
+                    for cb in stepped:
+                        cb.on_batch_end(first + i, model)
             logs = _train_epoch(net, x, y, epoch, config, loss_fn, optimizer, scheduler, params, device,
-                                use_bf16, augment, classification, bar, dinfo)
+                                use_bf16, augment, classification, bar, dinfo, on_step)
             lr = logs.pop("lr")
             if not math.isfinite(logs["loss"]):  # the same sum on every rank of a DDP run
                 raise _diverged(epoch, config, lr, f"the training loss became {logs['loss']}")

@@ -54,15 +54,16 @@ class Stage:
     output_shape: tuple[int, ...]
 
 
-def encoder_stages(encoder: Network) -> list[Stage]:
-    """Cut ``encoder`` after each pooling layer; what follows the last pool is the last stage."""
+def encoder_stages(encoder: Network, cut_after: tuple[str, ...] = POOLS) -> list[Stage]:
+    """Cut ``encoder`` after each layer whose op is in ``cut_after`` (pooling layers by default; for a
+    dense stack e.g. ``("sigmoid",)``, one stage per hidden layer); what follows the last cut is the last stage."""
     if not isinstance(encoder, Network):
         raise ReplearnError(
             f"layer-wise pretraining needs a replearn Network encoder (built from a spec), got {type(encoder).__name__}"
         )
     names = encoder.layer_names
     ops = [text.split()[0].lower() for text in encoder.spec]
-    cuts = [i + 1 for i, op in enumerate(ops) if op in POOLS]
+    cuts = [i + 1 for i, op in enumerate(ops) if op in cut_after]
     if not cuts or cuts[-1] != len(names):
         cuts.append(len(names))
     stages, start, shape = [], 0, tuple(encoder.input_shape)
@@ -123,6 +124,7 @@ def pretrain_layerwise(
     progress: bool = True,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    cut_after: tuple[str, ...] = POOLS,
 ) -> list[dict[str, Any]]:
     """Greedy layer-wise pretraining of ``encoder`` in place on images ``x`` (N, C, H, W) float32.
 
@@ -136,6 +138,7 @@ def pretrain_layerwise(
         progress: tqdm bars per epoch.
         checkpoint_dir: the run folder; stage ``k`` checkpoints into ``checkpoints/layerwise-<k>/`` there.
         resume: continue each stage from its checkpoint where it has one (finished stages only load).
+        cut_after: ops after which a stage ends (see :func:`encoder_stages`).
 
     Returns:
         One record per stage: its layers, input and output shapes, loss and per-epoch losses.
@@ -145,7 +148,7 @@ def pretrain_layerwise(
         raise ReplearnError(f"layer-wise pretraining: image_loss {image_loss!r} is unknown; use 'bce' or 'mse'")
     if config.epochs < 1:
         raise ReplearnError(f"layer-wise pretraining needs at least 1 epoch per stage, got {config.epochs}")
-    stages = encoder_stages(encoder)
+    stages = encoder_stages(encoder, cut_after)
     modules = list(encoder)
     stage_config = dataclasses.replace(config, loss="model", monitor="loss", early_stopping_patience=None,
                                        restore_best=False)

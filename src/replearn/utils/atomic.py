@@ -67,3 +67,13 @@ def to_jsonable(obj: Any) -> Any:
 def save_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return write_text(path, json.dumps(obj, indent=2, default=to_jsonable) + "\n")
+
+
+def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
+    """Write numeric ``arrays`` as a compressed ``.npz`` to ``path`` atomically (no pickled objects)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+    return Path(path)

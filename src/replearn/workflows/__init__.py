@@ -15,7 +15,7 @@ import importlib
 import pkgutil
 
 ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course",
-         "explore", "label"]
+         "trajectories", "fewshot", "zeroshot", "explore", "label"]
 
 
 def _discover() -> list:
