@@ -36,7 +36,8 @@ Sim-to-real transfer (the lecture's exercise 1): with ``pretrain="sim"`` or
 with that preset (stages 0/1/2 for free; the images' size; seeded with
 ``seed``) for ``pretrain_epochs`` epochs, then fine-tunes the *whole* network
 on the given crops with the usual settings. Whole-network fine-tuning was
-chosen by a measurement (widefield crops, 60 labelled, 600 held out, 2 seeds,
+chosen by a measurement (the ``widefield`` preset before it was fitted to real
+crops, 60 labelled crops, 600 held out, 2 seeds,
 ``small_cnn`` d4 w16, 2,000 generated crops x 5 epochs, 30 epochs of
 fine-tuning): held-out accuracy 0.46 without pretraining, 0.60 (sim) / 0.69
 (widefield) fine-tuning everything, 0.51 / 0.67 training the head alone for
