@@ -25,6 +25,7 @@ from replearn.data.cell_augment import CellAugment
 from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding
 from replearn.errors import ReplearnError
 from replearn.evaluate import reconstruction_errors
+from replearn.evaluate.domain_shift import reference_meta
 from replearn.evaluate.probes import PROBE_TITLES, create_probe
 from replearn.evaluate.protocol import Scores, Split, best_of, evaluate_on_splits, mean_history
 from replearn.models import count_params
@@ -359,6 +360,7 @@ def saved_models(data: AssignmentData, cnn: dict[str, CnnResult], ae: Stage, ssl
         "data_source": data.source,
         "seed": seed,
         "replearn_version": replearn.__version__,
+        **reference_meta(data.labelled, data.unlabelled, seed=seed),  # for the domain-shift check of predict/embed
     }
     files: list[tuple[str, nn.Module, dict[str, Any]]] = []
     saved: dict[str, Any] = {"cnn": None, "autoencoders": {}, "ssl": {}}
