@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "n_val": 100,  # validation images per split (the assignment: 300 train / 100 validation)
         "repeats": 5,  # stratified splits, each with its own training seed; 100 images give about +-5 %
+        # any size but the course's 400 crops (or --cv K): repeated stratified K-fold cross-validation
+        "folds": 5,  # K; fewer (with a note) when a stage has fewer crops, never below 3
+        "cv_repeats": 2,  # repeats of the K-fold shuffle: every crop is predicted once per repeat
         "n_labelled": 400,  # size of the built-in synthetic data (ignored with --data)
         "n_unlabelled": 3892,
         "preset": "sim",  # synthetic image model: "sim" (super-resolution) or "widefield"
@@ -56,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "schedule": "onecycle",  # "onecycle", "cosine" or "none"
         "bf16": "off",  # bfloat16 autocast: "auto" (where the hardware has native bf16), "on" or "off"
         "channels_last": True,  # channels-last memory format (faster convolutions on CPUs)
+        "tta": True,  # predict by averaging over the 8 symmetries of the square (test-time augmentation)
     },
     "augment": {
         "flips": True,  # random mirror flips
@@ -87,6 +91,13 @@ DEFAULTS: dict[str, Any] = {
         "bf16": "auto",
         "channels_last": True,
     },
+    "pretrain": {
+        # the autoencoders and SimCLR need many crops: with fewer unlabelled crops than min_unlabelled,
+        # `generated` SYNTHETIC crops of `preset` are added to them (the built-in data uses its own preset)
+        "min_unlabelled": 1000,
+        "generated": 2000,
+        "preset": "widefield",
+    },
     "probes": {
         "names": ["logreg", "linear_svm", "rbf_svm", "knn", "mlp"],
         "raw_pixels": True,  # baseline: the same probes on the raw pixels
@@ -94,6 +105,7 @@ DEFAULTS: dict[str, Any] = {
         "C": 0.0,  # > 0: C of logreg/linear_svm/rbf_svm (0 keeps each probe's default)
         "k": 5,  # neighbours of knn
         "hidden": 64,  # hidden units of mlp
+        "tta": True,  # predict by averaging the class scores over the 8 symmetries of each crop
     },
     "report": {
         "embedding": "tsne",  # 2-D view of the codes: "tsne", "isomap" or "pca"
@@ -102,7 +114,7 @@ DEFAULTS: dict[str, Any] = {
 """Every key a grid config may set, with its default."""
 
 QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 10, "ae_epochs": 3,
-                         "ssl_epochs": 3}
+                         "ssl_epochs": 3, "folds": 3, "cv_repeats": 1, "generated": 300}
 """``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept);
 ``n_val`` shrinks in proportion to ``n_labelled`` (at least 3) and never grows."""
 
@@ -178,8 +190,12 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     """Check every value of a resolved config; raise one line naming the file, table and key. Returns ``cfg``."""
     from replearn.data.synthetic import PRESETS
 
-    for key in ("n_val", "repeats", "n_labelled"):
+    for key in ("n_val", "repeats", "n_labelled", "cv_repeats"):
         _check_number(cfg, "data", key, 1, path)
+    _check_number(cfg, "data", "folds", 3, path)
+    _check_number(cfg, "pretrain", "min_unlabelled", 0, path)
+    _check_number(cfg, "pretrain", "generated", 0, path)
+    _check_choice(cfg, "pretrain", "preset", tuple(sorted(PRESETS)), path)
     _check_number(cfg, "data", "n_unlabelled", 0, path)
     _check_choice(cfg, "data", "preset", tuple(sorted(PRESETS)), path)
 
@@ -299,6 +315,9 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     data["n_labelled"] = n_labelled
     data["n_unlabelled"] = min(data["n_unlabelled"], QUICK["n_unlabelled"])
     data["repeats"] = min(data["repeats"], QUICK["repeats"])
+    data["folds"] = min(data["folds"], QUICK["folds"])
+    data["cv_repeats"] = min(data["cv_repeats"], QUICK["cv_repeats"])
+    out["pretrain"]["generated"] = min(out["pretrain"]["generated"], QUICK["generated"])
     out["cnn"]["epochs"] = min(out["cnn"]["epochs"], QUICK["cnn_epochs"])
     out["autoencoder"]["epochs"] = min(out["autoencoder"]["epochs"], QUICK["ae_epochs"])
     out["ssl"]["epochs"] = min(out["ssl"]["epochs"], QUICK["ssl_epochs"])

@@ -7,10 +7,13 @@ autoencoder's codes of the labelled crops, same splits; beyond the lecture, (b+)
 without labels on the unlabelled crops, whose features the classifiers of (c) also use. An architecture grid (a TOML file) is run over
 repeated stratified splits, and everything goes into one HTML + Markdown report.
 
-Why repeats: 100 validation images give about +-5 % accuracy noise, so a single split cannot tell two
-architectures apart. Every grid point, every probe and every baseline is evaluated on the same
-``repeats`` seeded stratified 300/100 splits (training seed = ``--seed`` + repeat), so comparisons are
-paired: a comparison sentence says whether a difference is larger than that noise.
+Protocol: a 400-crop file keeps the course's ``repeats`` seeded stratified 300/100 splits; any other size
+(or ``--cv K``) uses repeated stratified K-fold cross-validation, so every crop is predicted once per
+repeat. Every grid point, probe and baseline (majority class, linear models and an RBF SVM on raw pixels,
+an SVM on HOG features) is evaluated on the same splits (training seed = ``--seed`` + split), so
+comparisons are paired, and predicts with test-time augmentation over the 8 symmetries of the square.
+The recommended model is chosen inside each split's training crops (nested selection); its accuracy
+comes from the held-out crops.
 
 Input: the course's ``data.npz`` (``--data``; validated by :func:`replearn.data.load_assignment`), or
 the built-in SYNTHETIC crops (:func:`replearn.data.synthetic_aureus`); everything made from synthetic
@@ -20,6 +23,7 @@ like 40x40) are used as they are; other sizes are refused with one line (crop or
 Outputs in the run folder: ``report.html`` (figures embedded) and ``report.md``, ``metrics.json``
 (every number in the report), ``config.json`` and ``grid.toml`` (the resolved grid), ``model.safetensors``
 + ``model.json`` (the best CNN of the grid, trained on the first split; ``replearn predict --model RUN`` uses it),
+``model-fold<k>.safetensors`` (the other members of its fold ensemble),
 ``autoencoder-d<k>.safetensors`` (+ ``.json``) per bottleneck size, ``simclr-encoder.safetensors`` (+ ``.json``)
 and ``figures/*.png``.
 """
@@ -32,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from replearn.errors import ReplearnError
+from replearn.evaluate.protocol import nested_selection
 from replearn.utils.runtime import resolve_device
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
@@ -45,7 +51,8 @@ EXAMPLES = """\
 examples:
   replearn assignment --quick                      # built-in SYNTHETIC data, tiny grid, under a minute
   replearn assignment                              # built-in SYNTHETIC data, default grid (about 4 min on 2 cores)
-  replearn assignment --data data.npz              # the course's crops
+  replearn assignment --data data.npz              # the course's crops (any number: cross-validated)
+  replearn assignment --data data.npz --cv 10      # 10-fold cross-validation whatever the size
   replearn assignment --data data.npz --config configs/grid.toml --out runs/a1
   replearn predict --model runs/a1 new_crops/      # stage predictions of the saved CNN
 """
@@ -66,10 +73,13 @@ class Config(RunOptions):
     augment: dict = _table("augment")
     autoencoder: dict = _table("autoencoder")
     ssl: dict = _table("ssl")
+    pretrain: dict = _table("pretrain")
     probes: dict = _table("probes")
     report: dict = _table("report")
     data_file: str | None = option(None, "the course's data.npz (default: built-in SYNTHETIC crops)", flag="--data",
                                    metavar="NPZ", in_file=False)
+    cv: int = option(0, "K-fold cross-validation whatever the number of crops (0: the course's 300/100 for "
+                        "400 crops, 5-fold otherwise)", metavar="K")
     # --config is a field (not CONFIG_FILE) so that checks name the file; the harness reads it from args.config
     config: str | None = option(None, "grid config (see configs/grid.toml); default: built-in grid", metavar="TOML",
                                 in_file=False)
@@ -87,6 +97,8 @@ class Config(RunOptions):
         """
         for table, values in grid.complete(self.tables(), self.config, self.quick).items():
             setattr(self, table, values)
+        if self.cv == 1 or self.cv < 0:
+            raise ReplearnError(f"--cv {self.cv}: give at least 2 folds (or 0 to choose automatically)")
         resolve_device(self.device)
         models.prepare(self, unlabelled=False)
 
@@ -106,30 +118,38 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     config, seed, device = cfg.tables(), cfg.seed, str(resolve_device(cfg.device))
     timing: dict[str, float] = {}
 
-    # Prepare the data: the crops and `repeats` seeded stratified splits, the same for every model.
+    # Prepare the data: the crops and the protocol's splits (300/100 or K-fold), the same for every model.
     with _timed(timing, "data_s"):
-        data, splits = models.prepare(cfg)
-    models.say_data(data, splits)
+        data, protocol = models.prepare(cfg)
+    models.say_data(data, protocol)
+    splits = protocol.splits
 
-    # (a) The CNN grid: every point trained on every split, scored after its last epoch.
+    # (a) The CNN grid: every point trained on every split (and its inner split), scored after its last epoch.
     with _timed(timing, "cnn_s"):
-        cnn = models.train_cnn_grid(data, splits, grid.cnn_points(config), config, seed, device, cfg.progress)
+        cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress)
     # (b) An autoencoder per code size on the unlabelled crops; (b+) SimCLR, without labels.
     with _timed(timing, "autoencoder_s"):
         ae = models.train_autoencoders(data, config, seed, device, cfg.progress)
     with _timed(timing, "ssl_s"):
         ssl = models.train_ssl(data, config, seed, device, cfg.progress)
-    # (c) Simple classifiers on the codes and on the baselines (PCA, raw pixels), on the same splits.
+    # (c) The baselines, and simple classifiers on the codes, on the same splits.
     with _timed(timing, "probes_s"):
         reps = models.build_representations(data, ae, ssl, config, splits, seed)
         probes, warned = models.run_probes(data, splits, reps, config, seed, cfg.progress)
 
+    # Choose honestly: on each split, the model with the best score inside its training crops.
+    labels, k = data.labels, data.n_classes
+    selection = nested_selection({**{n: r.scores for n, r in cnn.items()}, **{n: r.scores for n, r in probes.items()}},
+                                 labels, splits, k)
+    cnn_choice = nested_selection({n: r.scores for n, r in cnn.items()}, labels, splits, k) if cnn else None
+
     # Evaluate: every number in metrics.json; the saved models, the figures and the report.
     result = Result(synthetic=bool(data.synthetic))
-    weights, saved = models.saved_models(data, cnn, ae, ssl, config, seed)
+    weights, saved = models.saved_models(data, cnn, cnn_choice and cnn_choice.recommended, ae, ssl, config, seed)
     for name, model, meta in weights:
         result.weights(name, model, meta)
-    metrics = assemble_metrics(data, splits, cfg, cnn, ae, ssl, probes, warned, saved, timing, device)
+    metrics = assemble_metrics(data, protocol, cfg, cnn, ae, ssl, probes, warned, saved, timing, device,
+                               selection, cnn_choice)
     with _timed(metrics["timing"], "figures_s"):
         figures = assignment_report.draw_figures(result, data, splits, cnn, ae, reps, metrics, config, seed)
     result.text("grid.toml", grid.to_toml(config))
