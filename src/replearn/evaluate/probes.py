@@ -10,8 +10,9 @@ one classical classifier::
 
 Registered probes (:data:`PROBES`): ``logreg`` (multinomial logistic
 regression), ``linear_svm`` and ``rbf_svm`` (support vector machines),
-``knn`` (k nearest neighbours), ``mlp`` (one hidden layer) and ``majority``
-(always the largest class of the training set, the floor every model must beat).
+``knn`` (k nearest neighbours) and ``mlp`` (one hidden layer); outside the
+registry, :func:`majority` always answers the largest class of the training set
+(the floor every model must beat).
 
 :func:`fit_predict_views` trains a probe on the codes of the crops as given (or, with
 ``d4_train``, on the codes of all 8 symmetric versions as extra training copies) and predicts by
@@ -78,7 +79,6 @@ PROBES: dict[str, Callable[..., Any]] = {
     "rbf_svm": rbf_svm,
     "knn": knn,
     "mlp": mlp,
-    "majority": majority,
 }
 """Probe name -> factory ``f(seed=0, **params) -> Pipeline``."""
 
@@ -88,7 +88,6 @@ PROBE_PARAMS: dict[str, tuple[str, ...]] = {
     "rbf_svm": ("C",),
     "knn": ("k",),
     "mlp": ("hidden",),
-    "majority": (),
 }
 """The keyword overrides each probe accepts."""
 
@@ -98,7 +97,6 @@ PROBE_TITLES: dict[str, str] = {
     "rbf_svm": "RBF SVM",
     "knn": "k-NN",
     "mlp": "small MLP",
-    "majority": "majority class",
 }
 """Human-readable names for reports."""
 

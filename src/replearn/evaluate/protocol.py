@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-
+from scipy import stats
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from replearn.errors import ReplearnError
@@ -311,7 +311,7 @@ def choose_protocol(labels: np.ndarray, n_val: int, repeats: int, folds: int = 5
     if small < k:
         least = int(np.ceil(1 / (1 - MIN_TRAIN_FRACTION)))
         if small < least:
-            raise ReplearnError(f"class {smallest} has only {small} labelled crops; cross-validation that trains on "
+            raise ReplearnError(f"class {smallest} has only {small} labelled crop{'s' * (small != 1)}; cross-validation that trains on "
                                 f"two thirds of the crops needs at least {least} per class: label more crops of "
                                 f"stage {smallest}")
         note = (f"class {smallest} has only {small} labelled crops, so {small} folds are used instead of {k} "

@@ -29,7 +29,7 @@ from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEm
 from replearn.errors import ReplearnError
 from replearn.evaluate import reconstruction_errors
 from replearn.evaluate.baselines import BASELINES, hog_features
-from replearn.evaluate.probes import PROBE_TITLES, create_probe, fit_predict_views
+from replearn.evaluate.probes import PROBE_TITLES, create_probe, fit_predict_views, majority
 from replearn.evaluate.protocol import Protocol, Scores, Split, best_of, choose_protocol, evaluate_on_splits, mean_history
 from replearn.evaluate.tta import d4_views, tta_average
 from replearn.models import count_params
@@ -414,7 +414,7 @@ def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representat
     for title, name, rep, d4_train, baseline in jobs:
         def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rep: Representation = rep, name: str = name,
                         d4_train: bool = d4_train) -> np.ndarray:
-            probe = create_probe(name, seed=seed + r, **grid.probe_params(config, name))
+            probe = majority() if name == "majority" else create_probe(name, seed + r, **grid.probe_params(config, name))
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 predicted = fit_predict_views(probe, rep.views[r], data.labels, tr, va, d4_train, tta)
