@@ -93,3 +93,48 @@ def test_shift_sentence_follows_the_numbers():
     assert "hardly" in shift_sentence(0.52, 1.0) and "inside" in shift_sentence(0.52, 1.0)
     s = shift_sentence(0.99, 3.1)
     assert "almost perfectly" in s and "off the synthetic cloud" in s and "0.99" in s and "3.10x" in s
+
+
+# ----------------------------------------------------------------------------- the training reference
+def test_reference_meta_round_trips_a_seeded_sample_of_the_training_crops():
+    import json
+
+    from replearn.evaluate.domain_shift import REFERENCE_KEY, read_reference, reference_meta
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, (30, 8, 8), dtype=np.uint8), rng.integers(0, 256, (20, 8, 8), dtype=np.uint8)
+    meta = json.loads(json.dumps(reference_meta(a, b, seed=3, n=16)))  # survives the JSON sidecar
+    crops = read_reference(meta)
+    assert crops.shape == (16, 8, 8) and crops.dtype == np.uint8 and meta[REFERENCE_KEY]["n"] == 16
+    pooled = np.concatenate([a, b])
+    assert all(any(np.array_equal(c, p) for p in pooled) for c in crops)  # every reference crop is a training crop
+    assert np.array_equal(crops, read_reference(reference_meta(a, b, seed=3, n=16)))  # deterministic
+    assert not np.array_equal(crops, read_reference(reference_meta(a, b, seed=4, n=16)))
+    floats = read_reference(reference_meta(a / 255.0, seed=0, n=100))  # float pixels in [0, 1] -> the same uint8
+    assert floats.shape == (30, 8, 8) and np.array_equal(np.sort(floats.ravel()), np.sort(a.ravel()))
+    assert read_reference({"class_names": ["a", "b"]}) is None
+    with pytest.raises(ReplearnError, match="damaged"):
+        read_reference({REFERENCE_KEY: {"shape": [2, 8, 8], "data": "not base64!"}})
+
+
+def test_shift_check_separates_alike_from_unlike_crops():
+    from replearn.evaluate.domain_shift import CROP_RATIO_THRESHOLD, SHIFT_AUC_THRESHOLD, shift_check
+
+    ref = gaussian(128, seed=1)
+    alike = shift_check(ref, gaussian(200, seed=2))
+    unlike = shift_check(ref, gaussian(200, shift=1.5, seed=3))
+    assert alike["auc"] < 0.65 and alike["shifted"] is False and "look like" in alike["sentence"]
+    assert unlike["auc"] > 0.95 and unlike["shifted"] is True and unlike["sentence"].startswith("WARNING")
+    assert alike["threshold"] == SHIFT_AUC_THRESHOLD == 0.8 and alike["crop_threshold"] == CROP_RATIO_THRESHOLD
+    assert alike["crop_ratio"].shape == (200,) and alike["n_unlike"] < 20 < unlike["n_unlike"]
+    few = shift_check(ref, gaussian(5, shift=1.5, seed=4))
+    assert few["auc"] is None and few["shifted"] is None and "too few crops (5 < 20)" in few["sentence"]
+
+
+def test_nearest_reference_ratio_is_zero_on_reference_points_and_grows_off_them():
+    from replearn.evaluate.domain_shift import nearest_reference_ratio
+
+    ref = gaussian(100, d=2, seed=1)
+    assert np.allclose(nearest_reference_ratio(ref, ref[:10]), 0.0)
+    far = nearest_reference_ratio(ref, gaussian(10, d=2, shift=20.0, seed=2))
+    assert far.min() > 10

@@ -159,3 +159,26 @@ def test_default_out_is_a_new_run_folder(tmp_path, images, trained, monkeypatch)
     assert [f[1] for f in files] == ["codes.csv", "codes.npz"] and all(f[0].startswith("embed-") for f in files)
     _, _, codes = read_csv(tmp_path / "runs" / files[0][0] / "codes.csv")
     np.testing.assert_array_equal(codes, est.transform(images))
+
+
+def test_a_run_folder_names_the_model_used_and_the_others_and_warns_on_unlike_images(tmp_path, images, capsys):
+    from replearn.evaluate.domain_shift import reference_meta
+
+    torch.manual_seed(0)
+    net = Network(["conv 4", "relu", "maxpool", "flatten as features", "dense 3"], (1, SIZE, SIZE))
+    run = tmp_path / "assignment-run"
+    dim = np.random.default_rng(1).integers(0, 40, (100, SIZE, SIZE), dtype=np.uint8)
+    save_model(net, run / "model.safetensors", meta=reference_meta(dim, seed=0))
+    save_model(net, run / "autoencoder-d16.safetensors", meta={})
+    save_model(net, run / "simclr-encoder.safetensors", meta={})
+    bright = tmp_path / "bright.npz"
+    np.savez(bright, x=np.random.default_rng(2).integers(150, 256, (40, SIZE, SIZE), dtype=np.uint8))
+    out = tmp_path / "codes.npz"
+    assert main(["embed", "--model", str(run), str(bright), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"model: {run / 'model.safetensors'} (classifier network, layer 'features'" in printed
+    assert (f"{run} also holds autoencoder-d16.safetensors, simclr-encoder.safetensors: choose one with --model "
+            f"{run / 'autoencoder-d16.safetensors'}") in printed
+    assert "WARNING: these crops do not look like the model's training crops" in printed
+    with np.load(out) as npz:
+        assert npz["shift_ratio"].shape == (40,) and (npz["shift_ratio"] > 2).all()

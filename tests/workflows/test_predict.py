@@ -145,3 +145,51 @@ def test_default_out_is_a_new_run_folder(model_dir, tmp_path, monkeypatch):
     assert folder.name.startswith("predict-")
     assert sorted(p.name for p in folder.iterdir()) == ["predictions.csv", "predictions.json"]
     assert len(read_csv(folder / "predictions.csv")[1]) == 4
+
+
+# ----------------------------------------------------------------------------- the domain-shift warning
+def saved_with_reference(tmp_path, training: np.ndarray):
+    """The fixture's kind of network saved with a reference of ``training`` crops, as the assignment saves it."""
+    from replearn.evaluate.domain_shift import reference_meta
+
+    torch.manual_seed(0)
+    model = small_cnn((1, 16, 16), 3, depth=2, width=4, dense=8).eval()
+    run = tmp_path / "ref-run"
+    save_model(model, run / "model.safetensors", {"task": "classifier", "class_names": NAMES,
+                                                  "input_size": [16, 16], **reference_meta(training, seed=0)})
+    return run
+
+
+def dark(n: int, seed: int) -> np.ndarray:
+    """Dim crops (0..59)."""
+    return np.random.default_rng(seed).integers(0, 60, (n, 16, 16), dtype=np.uint8)
+
+
+def test_crops_unlike_the_training_crops_get_a_warning_in_the_line_the_csv_and_the_sidecar(tmp_path, capsys):
+    run = saved_with_reference(tmp_path, dark(200, 0))
+    for name, images, warned in (("alike", dark(60, 1), False), ("unlike", crops(60, seed=2), True)):
+        npz, out = tmp_path / f"{name}.npz", tmp_path / f"{name}.csv"
+        np.savez(npz, unlabelled=images)
+        assert main(["predict", "--model", str(run), str(npz), "--out", str(out)]) == 0
+        line = capsys.readouterr().out
+        assert ("WARNING: these crops do not look like the model's training crops" in line) is warned
+        assert ("the crops look like the model's training crops" in line) is not warned
+        header, rows = read_csv(out)
+        assert header[-2:] == ["shift_ratio", "unlike_training (shift_ratio > 2)"]
+        flagged = sum(int(r[-1]) for r in rows)
+        assert (flagged > 50) is warned and (flagged < 10) is not warned
+        side = json.loads(out.with_suffix(".json").read_text())["domain_shift"]
+        assert side["checked"] is True and side["threshold"] == 0.8 and side["shifted"] is warned
+        assert (side["auc"] > 0.8) is warned
+        assert "training_reference" not in json.loads(out.with_suffix(".json").read_text())["model_meta"]
+
+
+def test_a_model_saved_without_a_reference_says_it_cannot_check(model_dir, tmp_path, capsys):
+    run, _ = model_dir
+    npz, out = tmp_path / "x.npz", tmp_path / "x.csv"
+    np.savez(npz, unlabelled=crops(30))
+    assert main(["predict", "--model", str(run), str(npz), "--out", str(out)]) == 0
+    assert "no domain-shift check: the model was saved without a sample of its training crops" in \
+        capsys.readouterr().out
+    assert read_csv(out)[0][-1] == "p(2 septum formed)"  # no shift columns
+    assert json.loads(out.with_suffix(".json").read_text())["domain_shift"]["checked"] is False

@@ -30,6 +30,18 @@ itself is seeded by ``seed`` through :class:`~replearn.train.TrainConfig`. With
 the same settings, the numbers are bit-identical to calling the builder and
 :func:`replearn.train.fit` by hand.
 
+Sim-to-real transfer (the lecture's exercise 1): with ``pretrain="sim"`` or
+``"widefield"``, ``fit`` first trains the freshly built network on
+``pretrain_n`` SYNTHETIC crops from :func:`replearn.data.synthetic_aureus`
+with that preset (stages 0/1/2 for free; the images' size; seeded with
+``seed``) for ``pretrain_epochs`` epochs, then fine-tunes the *whole* network
+on the given crops with the usual settings. Whole-network fine-tuning was
+chosen by a measurement (widefield crops, 60 labelled, 600 held out, 2 seeds,
+``small_cnn`` d4 w16, 2,000 generated crops x 5 epochs, 30 epochs of
+fine-tuning): held-out accuracy 0.46 without pretraining, 0.60 (sim) / 0.69
+(widefield) fine-tuning everything, 0.51 / 0.67 training the head alone for
+10 epochs first. ``pretrain=None`` (the default) trains exactly as before.
+
 Images are (N, H, W) or (N, C, H, W) arrays or tensors (uint8 0..255 or float
 in [0, 1]), or with ``image_shape`` flattened rows (N, C*H*W); labels are any
 values (``classes_`` holds them sorted, or in the order of ``classes``).
@@ -38,6 +50,7 @@ values (``classes_`` holds them sorted, or in the order of ``classes``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from typing import Any, Callable, Mapping, Sequence
 
@@ -49,6 +62,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d
 from torch import nn
 
+from replearn.data.synthetic import PRESETS as SYNTHETIC_PRESETS
+from replearn.data.synthetic import synthetic_aureus
+from replearn.data.tensors import to_tensor
 from replearn.encoders._inputs import (
     ImageArray, ImageInputError, ImageInputTypeError, as_images, image_tags, normalise_image_shape, one_line,
 )
@@ -97,11 +113,17 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         batch_size_predict: images per forward pass in ``predict``/``predict_proba``.
         image_shape: (H, W) or (C, H, W) of flattened input rows (N, C*H*W); None: images only
             (or rows in a prebuilt Network's input size).
+        pretrain: None (no pretraining), or the :data:`~replearn.data.synthetic.PRESETS` name
+            (``"sim"``, ``"widefield"``) of the generated crops to pretrain on before fine-tuning
+            the whole network on ``X``; needs square grayscale images of at least 16 px and 3 classes.
+        pretrain_n: generated labelled crops to pretrain on, (pretrain_n, 1, H, H).
+        pretrain_epochs: epochs of pretraining (the other settings are the fine-tuning ones).
 
     Attributes:
         model_: the trained network, on the training device, as :func:`~replearn.train.fit` left it.
         history_: the run's :class:`~replearn.train.History` (``loss``, ``accuracy``, ``val_*``,
             ``<eval set>_*``, ``lr``, ``time`` per epoch).
+        pretrain_history_: the pretraining run's History (only with ``pretrain``).
         classes_: the class labels (K,); output i of the network is ``classes_[i]``.
         input_shape_: (C, H, W) the network takes.
         n_features_in_: pixel values per image, C*H*W (scikit-learn's feature count).
@@ -130,6 +152,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         progress: bool = False,
         batch_size_predict: int = 256,
         image_shape: Sequence[int] | None = None,
+        pretrain: str | None = None,
+        pretrain_n: int = 2000,
+        pretrain_epochs: int = 5,
     ) -> None:
         self.network = network
         self.network_params = network_params
@@ -152,6 +177,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.progress = progress
         self.batch_size_predict = batch_size_predict
         self.image_shape = image_shape
+        self.pretrain = pretrain
+        self.pretrain_n = pretrain_n
+        self.pretrain_epochs = pretrain_epochs
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags: non-negative pixels, images or flattened rows."""
@@ -195,6 +223,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                                 f"got {type(net).__name__}")
         elif "spec" in params and net is not None:
             raise ReplearnError(f"CNNClassifier: network_params has a layer spec, so network must be None, got {net!r}")
+        if self.pretrain is not None:
+            if self.pretrain not in SYNTHETIC_PRESETS:
+                raise ReplearnError(f"CNNClassifier: pretrain {self.pretrain!r} is not allowed; use None or one of "
+                                    f"{', '.join(repr(k) for k in SYNTHETIC_PRESETS)}")
+            for name, low in (("pretrain_n", 6), ("pretrain_epochs", 1)):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                    raise ReplearnError(f"CNNClassifier: {name} must be an integer >= {low}, got {value!r}")
         self.train_config()
 
     # ------------------------------------------------------------------ data
@@ -306,7 +342,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             ``self``, with ``model_``, ``history_``, ``classes_``, ``input_shape_``, ``n_features_in_``.
         """
         self._check_settings()
-        for attr in ("model_", "history_", "classes_", "input_shape_"):  # a refit starts from scratch
+        for attr in ("model_", "history_", "pretrain_history_", "classes_", "input_shape_"):  # a refit starts from scratch
             self.__dict__.pop(attr, None)
         labels = self._labels(y)
         classes = np.unique(labels) if self.classes is None else np.asarray(self.classes)
@@ -334,11 +370,32 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         config = self.train_config()
         model = self._build(input_shape, len(classes))
         self._check_network(model, input_shape, len(classes))
+        if self.pretrain is not None:
+            self.pretrain_history_ = self._pretrain(model, input_shape, len(classes), config)
         history = fit(model, (x, y_idx), val, config, augment=self.augment, checkpoint_dir=checkpoint_dir,
                       resume=bool(resume), progress=bool(self.progress), eval_sets=named or None)
         self.model_ = model
         self.history_: History = history
         return self
+
+    def _pretrain(self, model: nn.Module, input_shape: tuple[int, int, int], n_classes: int,
+                  config: TrainConfig) -> History:
+        """Train ``model`` in place on ``pretrain_n`` generated crops of preset ``pretrain`` (stages 0/1/2).
+
+        The crops are :func:`~replearn.data.synthetic_aureus` (SYNTHETIC, seed ``seed``) of the images'
+        size, (pretrain_n, 1, H, H); the settings are the fine-tuning ones with ``pretrain_epochs`` epochs.
+        """
+        c, h, w = input_shape
+        if c != 1 or h != w or h < 16:
+            raise ImageInputError(f"CNNClassifier: pretrain={self.pretrain!r} generates square grayscale crops of at "
+                                  f"least 16 px; X images are {h}x{w} with {c} channel(s)")
+        if n_classes != 3:
+            raise ImageInputError(f"CNNClassifier: pretrain={self.pretrain!r} generates crops of 3 division stages; "
+                                  f"y has {n_classes} classes")
+        data = synthetic_aureus(int(self.pretrain_n), 0, seed=int(self.seed), preset=self.pretrain, size=int(h))
+        xs, ys = to_tensor(data.labelled), torch.from_numpy(data.labels)
+        pre_config = dataclasses.replace(config, epochs=int(self.pretrain_epochs))
+        return fit(model, (xs, ys), None, pre_config, augment=self.augment, progress=bool(self.progress))
 
     def _fitted(self) -> nn.Module:
         if not hasattr(self, "model_"):

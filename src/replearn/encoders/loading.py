@@ -24,6 +24,7 @@ from torch import nn
 
 from replearn.data.tensors import to_tensor
 from replearn.errors import ReplearnError
+from replearn.evaluate.domain_shift import read_reference, shift_check
 from replearn.models import AutoEncoder, Network, load_model
 from replearn.models.serialization import WEIGHTS_NAME
 from replearn.train import predict
@@ -245,3 +246,41 @@ def load_classifier(path: str | os.PathLike, option: str = "--model") -> LoadedC
             raise ReplearnError(f"{option} {path}: the fold ensemble's {name} does not match {weights.name}")
         members.append(member)
     return LoadedClassifier(model, meta, _class_names(meta, int(model.output_shape[0])), tuple(members))
+
+
+def domain_check(model: LoadedEncoder | LoadedClassifier, images: np.ndarray, codes: np.ndarray | None = None,
+                 device: Any = None, seed: int = 0) -> dict[str, Any] | None:
+    """Do ``images`` (N, H, W) look like the model's training crops? :func:`~replearn.evaluate.domain_shift.shift_check`.
+
+    The reference crops are the sample stored in the model's meta
+    (:func:`~replearn.evaluate.domain_shift.reference_meta`); both sets are encoded by the model: an encoder's
+    codes (``codes`` of ``images`` when already computed), a classifier network's ``features`` layer (its logits
+    when it has none). Returns None when the model was saved without a reference.
+    """
+    reference = read_reference(model.meta)
+    if reference is None:
+        return None
+    if isinstance(model, LoadedEncoder):
+        ref_codes = model.codes(reference, device)
+        new_codes = model.codes(images, device) if codes is None else codes
+    else:
+        net = model.model
+        module = LayerCodes(net, "features") if "features" in net.layer_names else net
+        ref_codes = predict(_to(module, device), to_tensor(reference), ENCODER_BATCH).numpy().reshape(len(reference), -1)
+        new_codes = predict(_to(module, device), to_tensor(images), ENCODER_BATCH).numpy().reshape(len(images), -1)
+    return shift_check(ref_codes, new_codes, seed=seed)
+
+
+def other_models(weights: Path) -> list[str]:
+    """The other ``.safetensors`` files beside ``weights`` (e.g. a run's autoencoders), sorted by name."""
+    return sorted(f.name for f in Path(weights).parent.glob("*.safetensors") if f.name != Path(weights).name)
+
+
+def model_choice(model: LoadedEncoder) -> str:
+    """One line: the weights file used (``model.path``) and the other models saved beside it, to choose from."""
+    path = Path(model.path)
+    line = f"model: {path} ({model.description})"
+    others = other_models(path)
+    if others:
+        line += f"; {path.parent} also holds {', '.join(others)}: choose one with --model {path.parent / others[0]}"
+    return line

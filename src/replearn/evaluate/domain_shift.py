@@ -20,11 +20,16 @@ functions put numbers on that picture:
   reliable it is *there*, and nothing about the target.
 - :func:`prediction_summary`: the same for a classifier's softmax outputs, with
   its mean confidence (a confident model on shifted data is not a correct one).
+- :func:`reference_meta` / :func:`read_reference`: a seeded sample of a model's
+  training crops, stored in its saved ``meta``, so that :func:`shift_check` can
+  later tell whether new crops look like them (``replearn predict`` and
+  ``replearn embed`` warn when they do not).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import base64
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -34,15 +39,33 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from replearn.data.tensors import seeded_subset, to_tensor
 from replearn.errors import ReplearnError
 
 __all__ = [
     "domain_classifier_score",
     "knn_stage_guess",
     "nearest_neighbour_ratio",
+    "nearest_reference_ratio",
     "prediction_summary",
+    "read_reference",
+    "reference_meta",
+    "shift_check",
     "shift_sentence",
 ]
+
+REFERENCE_KEY = "training_reference"
+"""The key of a saved model's ``meta`` that holds the sample of its training crops."""
+N_REFERENCE = 128
+"""Training crops kept as the reference (uint8, 40x40: 200 KB of the model's JSON sidecar)."""
+SHIFT_AUC_THRESHOLD = 0.8
+"""Domain-classifier AUC (reference crops vs new crops, the model's codes) above which new crops are called
+unlike the training crops. Two samples of one distribution give about 0.5 (0.6 at most in the tests)."""
+MIN_SHIFT_CROPS = 20
+"""Fewer new crops than this: no set-level verdict (the cross-validated AUC would be noise)."""
+CROP_RATIO_THRESHOLD = 2.0
+"""Per crop: distance of its code to the nearest reference code, over the reference codes' median
+nearest-neighbour distance; above this the crop lies off the training crops' cloud."""
 
 
 def _codes(x: np.ndarray, name: str) -> np.ndarray:
@@ -188,3 +211,87 @@ def shift_sentence(auc: float, ratio: float, names: Sequence[str] = ("synthetic"
              "near the edge of the " + src + " cloud" if ratio < 2.0 else "off the " + src + " cloud")
     return (f"{how.capitalize()} (cross-validated AUC {auc:.2f}; 0.5 = no shift), and {tgt} codes lie {where} "
             f"(nearest-{src} distance {ratio:.2f}x the typical {src}-to-{src} distance).")
+
+
+def reference_meta(*image_sets: Any, seed: int = 0, n: int = N_REFERENCE) -> dict[str, dict[str, Any]]:
+    """``{REFERENCE_KEY: ...}`` for a saved model's ``meta``: a seeded sample of its training crops.
+
+    Args:
+        image_sets: the training images, one or more arrays (N_i, H, W) or (N_i, 1, H, W) (uint8, or float in
+            [0, 1]); they are pooled, and ``n`` of them are drawn with ``seed``.
+
+    Returns:
+        ``{"training_reference": {"n", "shape", "dtype", "data"}}``, ``data`` the uint8 crops (n, H, W) in base64.
+    """
+    sets = [to_tensor(x)[:, 0] for x in image_sets if x is not None and len(x)]
+    if not sets:
+        raise ReplearnError("reference_meta: no training crops given")
+    pooled = _pool(sets)
+    keep = np.sort(seeded_subset(len(pooled), min(n, len(pooled)), seed))
+    crops = np.rint(pooled[keep] * 255.0).astype(np.uint8)
+    return {REFERENCE_KEY: {"n": int(len(crops)), "shape": list(crops.shape), "dtype": "uint8",
+                            "data": base64.b64encode(crops.tobytes()).decode("ascii"),
+                            "note": "a seeded sample of the model's training crops, for the domain-shift check"}}
+
+
+def _pool(sets: list[Any]) -> np.ndarray:
+    """(N_i, H, W) tensors of one size -> one float32 array (sum N_i, H, W); crops of other sizes are refused."""
+    shapes = {tuple(x.shape[1:]) for x in sets}
+    if len(shapes) != 1:
+        raise ReplearnError(f"reference_meta: the training crops have different sizes {sorted(shapes)}")
+    return np.concatenate([x.numpy() for x in sets])
+
+
+def read_reference(meta: dict[str, Any]) -> np.ndarray | None:
+    """The reference crops (n, H, W) uint8 stored by :func:`reference_meta`; None when ``meta`` holds none."""
+    ref = meta.get(REFERENCE_KEY) if isinstance(meta, dict) else None
+    if not isinstance(ref, dict):
+        return None
+    try:
+        shape = tuple(int(s) for s in ref["shape"])
+        crops = np.frombuffer(base64.b64decode(ref["data"], validate=True), dtype=np.uint8)
+        return crops.reshape(shape).copy()
+    except (KeyError, TypeError, ValueError):
+        raise ReplearnError(f"the saved model's {REFERENCE_KEY} is damaged; save the model again") from None
+
+
+def nearest_reference_ratio(reference: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per code (M,): distance to the nearest ``reference`` code (N, D), over the reference's median distance
+    to its own nearest other code (so about 1 or less for a code among the reference codes)."""
+    a, b = _codes(reference, "reference"), _codes(codes, "codes")
+    if len(a) < 2:
+        raise ReplearnError(f"nearest-reference ratio: needs at least 2 reference codes, got {len(a)}")
+    nn = NearestNeighbors(n_neighbors=2).fit(a)
+    typical = float(np.median(nn.kneighbors(a, 2)[0][:, 1]))
+    return nn.kneighbors(b, 1)[0][:, 0] / max(typical, 1e-12)
+
+
+def shift_check(reference: np.ndarray, codes: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """Do ``codes`` (M, D) of new crops look like the ``reference`` codes (N, D) of the training crops?
+
+    Returns:
+        ``auc`` (domain classifier, :func:`domain_classifier_score`; None below :data:`MIN_SHIFT_CROPS` new crops),
+        ``threshold``, ``shifted`` (auc > threshold; None without auc), ``crop_ratio`` (M,) per crop
+        (:func:`nearest_reference_ratio`), ``crop_threshold``, ``n_unlike`` (crops above it), ``n_reference``,
+        ``n``, and ``sentence``, one plain line.
+    """
+    ratio = nearest_reference_ratio(reference, codes)
+    n_unlike = int(np.sum(ratio > CROP_RATIO_THRESHOLD))
+    auc = None
+    if len(codes) >= MIN_SHIFT_CROPS:
+        auc = float(domain_classifier_score(reference, codes, seed=seed)["auc"])
+    shifted = None if auc is None else auc > SHIFT_AUC_THRESHOLD
+    per_crop = (f"{n_unlike} of {len(ratio)} crops lie off the training crops' cloud "
+                f"(nearest-training distance > {CROP_RATIO_THRESHOLD:g}x the typical)")
+    if auc is None:
+        sentence = (f"too few crops ({len(codes)} < {MIN_SHIFT_CROPS}) for the domain-shift check of the whole set; "
+                    f"{per_crop}")
+    elif shifted:
+        sentence = (f"WARNING: these crops do not look like the model's training crops (domain-shift AUC {auc:.2f} > "
+                    f"{SHIFT_AUC_THRESHOLD:g}; 0.5 = alike): what it learnt may not hold for them; {per_crop}")
+    else:
+        sentence = (f"the crops look like the model's training crops (domain-shift AUC {auc:.2f} <= "
+                    f"{SHIFT_AUC_THRESHOLD:g}; 0.5 = alike); {per_crop}")
+    return {"auc": auc, "threshold": SHIFT_AUC_THRESHOLD, "shifted": shifted, "crop_ratio": ratio,
+            "crop_threshold": CROP_RATIO_THRESHOLD, "n_unlike": n_unlike, "n_reference": int(len(reference)),
+            "n": int(len(codes)), "sentence": sentence}

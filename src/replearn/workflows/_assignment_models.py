@@ -29,8 +29,9 @@ from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEm
 from replearn.errors import ReplearnError
 from replearn.evaluate import reconstruction_errors
 from replearn.evaluate.baselines import BASELINES, hog_features
+from replearn.evaluate.domain_shift import reference_meta
 from replearn.evaluate.probes import PROBE_TITLES, create_probe, fit_predict_views, majority
-from replearn.evaluate.protocol import Protocol, Scores, Split, best_of, choose_protocol, evaluate_on_splits, mean_history
+from replearn.evaluate.protocol import Protocol, Scores, Split, choose_protocol, evaluate_on_splits, mean_history
 from replearn.evaluate.tta import d4_views, tta_average
 from replearn.models import count_params
 from replearn.train import bf16_enabled
@@ -448,6 +449,7 @@ def saved_models(data: AssignmentData, cnn: dict[str, CnnResult], best: str | No
         "data_source": data.source,
         "seed": seed,
         "replearn_version": replearn.__version__,
+        **reference_meta(data.labelled, data.unlabelled, seed=seed),  # for the domain-shift check of predict/embed
     }
     files: list[tuple[str, nn.Module, dict[str, Any]]] = []
     saved: dict[str, Any] = {"cnn": None, "autoencoders": {}, "ssl": {}}

@@ -10,6 +10,14 @@ The output (``--out``, default ``runs/embed-<stamp>/codes.csv``; a folder gets
 (``items``, ``codes`` (N, D) float32), by ``--format`` or the suffix.
 Codes of an ``.npz`` marked synthetic (as ``replearn synth`` writes) are labelled so:
 the printed line says SYNTHETIC and an ``.npz`` output gets the ``synthetic`` marker.
+
+A run folder of ``replearn assignment`` holds several models: ``--model RUN``
+reads its ``model.safetensors`` (the best CNN); the first printed line names
+the model used and the other ``.safetensors`` files of the folder
+(``--model RUN/autoencoder-d16.safetensors`` picks one). The closing line says
+whether the images look like the model's training crops (the domain-shift
+check of ``replearn predict``: AUC against the threshold 0.8, WARNING above
+it); an ``.npz`` output also holds ``shift_ratio`` (N,) per image.
 """
 
 from __future__ import annotations
@@ -86,14 +94,18 @@ def codes_csv(items: list[str], codes: np.ndarray) -> str:
     return buf.getvalue()
 
 
-def save_codes_npz(path: Path, items: list[str], codes: np.ndarray, synthetic: bool) -> None:
-    """``items`` and ``codes`` (and the ``synthetic`` marker when the images are) as an ``.npz``, atomically."""
+def save_codes_npz(path: Path, items: list[str], codes: np.ndarray, synthetic: bool,
+                   shift_ratio: np.ndarray | None = None) -> None:
+    """``items`` and ``codes`` (and the ``synthetic`` marker when the images are, and the per-image
+    ``shift_ratio`` (N,) of the domain-shift check) as an ``.npz``, atomically."""
     from replearn.utils.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            marker = {"synthetic": np.array(True)} if synthetic else {}
-            np.savez(fh, items=np.asarray(items, dtype=str), codes=codes, **marker)
+            extra = {"synthetic": np.array(True)} if synthetic else {}
+            if shift_ratio is not None:
+                extra["shift_ratio"] = np.asarray(shift_ratio, dtype=np.float32)
+            np.savez(fh, items=np.asarray(items, dtype=str), codes=codes, **extra)
 
 
 # ----------------------------------------------------------------------------- Run
@@ -101,6 +113,8 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
     """Read the model and the images, check their size; the codes file to write and a line saying what it holds."""
     from replearn.data import marked_synthetic
     from replearn.encoders import load_encoder
+    from replearn.encoders.loading import domain_check, model_choice
+    from replearn.workflows._domain_check import shift_line
     from replearn.utils.runtime import resolve_device
     from replearn.workflows._images import read_images
 
@@ -114,14 +128,19 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
         raise ReplearnError(
             f"images {cfg.images}: are {images.shape[1]}x{images.shape[2]} px but the model expects {h}x{w} px"
         )
-    codes = encoder.codes(images, resolve_device(cfg.device), BATCH)
+    print(model_choice(encoder))
+    device = resolve_device(cfg.device)
+    codes = encoder.codes(images, device, BATCH)
+    check = domain_check(encoder, images, codes, device)
     synthetic = marked_synthetic(cfg.images)
 
     note = "; the images are SYNTHETIC" if synthetic else ""
     result = Result(synthetic=synthetic, summary=f"wrote {path}: {len(codes)} images x {codes.shape[1]} codes "
-                                                 f"({encoder.description} of {cfg.model}){note}")
+                                                 f"({encoder.description} of {cfg.model}){note}; "
+                                                 f"{shift_line(check)}")
     if fmt == "csv":
         result.text(path, codes_csv(items, codes))
     else:
-        result.add(path, lambda p: save_codes_npz(p, items, codes, synthetic))
+        ratio = None if check is None else check["crop_ratio"]
+        result.add(path, lambda p: save_codes_npz(p, items, codes, synthetic, ratio))
     return result

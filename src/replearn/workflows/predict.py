@@ -14,7 +14,16 @@ The CSV (``--out``, default ``runs/predict-<stamp>/predictions.csv``; a folder
 gets ``predictions.csv``) has one row per crop:
 ``item``, ``predicted_index``, ``predicted_stage`` (the class name), then one
 softmax probability per class, ``p(<class name>)``; the predicted stage is the
-most probable one. When the model was trained on SYNTHETIC data, or the crops
+most probable one; ``shift_ratio`` (how far the crop's code lies from the
+nearest of the model's training crops, over the typical distance between
+training crops) and ``unlike_training (shift_ratio > 2)`` (1 when above).
+The closing line and the sidecar say whether the crops as a set look like the
+model's training crops: the domain-shift AUC of
+:func:`replearn.encoders.loading.domain_check` (a linear classifier telling the
+model's codes of the crops from those of a stored sample of its training crops;
+0.5 = alike) against the threshold 0.8, and WARN above it. Models saved
+without that sample (older runs) get a line saying the check was not possible.
+When the model was trained on SYNTHETIC data, or the crops
 are an ``.npz`` marked synthetic (as ``replearn synth`` writes), the printed
 summary says so and a sidecar ``<out>.json`` records it.
 """
@@ -29,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from replearn.errors import ReplearnError
+from replearn.evaluate.domain_shift import REFERENCE_KEY
+from replearn.workflows._domain_check import shift_json, shift_line
 from replearn.workflows._run import Result, device_option, option
 
 COMMAND = "predict"
@@ -72,14 +83,18 @@ def output_path(out: Path) -> Path:
     return path
 
 
-def to_csv(items: list[str], probs: np.ndarray, names: list[str]) -> str:
-    """CSV text: item, predicted_index, predicted_stage, p(<class>) per class."""
+def to_csv(items: list[str], probs: np.ndarray, names: list[str], check: dict | None = None) -> str:
+    """CSV text: item, predicted_index, predicted_stage, p(<class>) per class; with a domain ``check``, the
+    crop's ``shift_ratio`` and ``unlike_training (shift_ratio > T)`` (1 or 0)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["item", "predicted_index", "predicted_stage"] + [f"p({n})" for n in names])
-    for item, row in zip(items, probs):
+    shift = [] if check is None else ["shift_ratio", f"unlike_training (shift_ratio > {check['crop_threshold']:g})"]
+    writer.writerow(["item", "predicted_index", "predicted_stage"] + [f"p({n})" for n in names] + shift)
+    for i, (item, row) in enumerate(zip(items, probs)):
         top = int(np.argmax(row))
-        writer.writerow([item, top, names[top]] + [f"{float(v):.6f}" for v in row])
+        extra = [] if check is None else [f"{check['crop_ratio'][i]:.3f}",
+                                          int(check["crop_ratio"][i] > check["crop_threshold"])]
+        writer.writerow([item, top, names[top]] + [f"{float(v):.6f}" for v in row] + extra)
     return buf.getvalue()
 
 
@@ -88,6 +103,7 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
     """Load the classifier and the crops, check the size; the CSV and its sidecar to write, and a summary line."""
     from replearn.data import marked_synthetic
     from replearn.encoders import load_classifier
+    from replearn.encoders.loading import domain_check
     from replearn.utils.runtime import resolve_device
     from replearn.workflows._images import read_images
 
@@ -104,6 +120,7 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
             f"{h}x{w} px crops; crop or pad them to {h}x{w}"
         )
     probs = classifier.probabilities(images, device, BATCH)
+    check = domain_check(classifier, images, device=device)
     names, meta = classifier.class_names, classifier.meta
     synthetic = bool(meta.get("synthetic", False))
     images_synthetic = marked_synthetic(cfg.images)
@@ -113,12 +130,12 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
     note = " (the model was trained on SYNTHETIC data)" if synthetic else ""
     note += " (the crops are SYNTHETIC)" if images_synthetic else ""
     result = Result(synthetic=synthetic or images_synthetic,
-                    summary=f"wrote {path}: {len(items)} crops; predicted {summary}{note}")
-    result.text(path, to_csv(items, probs, names))
+                    summary=f"wrote {path}: {len(items)} crops; predicted {summary}{note}; {shift_line(check)}")
+    result.text(path, to_csv(items, probs, names, check))
     result.json(path.with_suffix(".json"), {
         "model": str(cfg.model), "images": str(cfg.images), "n_items": len(items),
         "class_names": names, "predicted_counts": counts.tolist(), "model_trained_on_synthetic_data": synthetic,
-        "images_synthetic": images_synthetic,
-        "model_meta": meta,
+        "images_synthetic": images_synthetic, "domain_shift": shift_json(check),
+        "model_meta": {k: v for k, v in meta.items() if k != REFERENCE_KEY},
     })
     return result
