@@ -174,9 +174,9 @@ def test_predict_round_trips_the_saved_cnn(quick_run, tmp_path):
     assert main(["predict", "--model", str(quick_run), str(npz), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
-    assert header[:3] == ["item", "predicted_index", "predicted_stage"] and len(header) == 6
+    assert header[:3] == ["item", "predicted_index", "predicted_stage"] and len(header) == 8  # + domain-shift columns
     assert len(rows) == 17 and rows[0][0] == "labelled[0]" and rows[-1][0] == "unlabelled[4]"
-    probs = np.array([[float(v) for v in r[3:]] for r in rows])
+    probs = np.array([[float(v) for v in r[3:6]] for r in rows])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert [int(r[1]) for r in rows] == probs.argmax(axis=1).tolist()
     names = json.loads((quick_run / "model.json").read_text())["meta"]["class_names"]
@@ -476,3 +476,29 @@ def test_simclr_comparisons_are_not_repeated():
                                                                      probe="logreg")}
     titles = [c.title for c in comparisons(cnn, raw_best)]
     assert "Best CNN vs SimCLR features + simple classifier" in titles
+
+
+def test_predict_averages_the_fold_ensemble_over_the_symmetries_and_scores_labels(quick_run, tmp_path, capsys):
+    import torch
+
+    from replearn.encoders import load_classifier
+    from replearn.evaluate.tta import d4_views
+
+    clf = load_classifier(quick_run)
+    assert len(clf.members) == 2 and clf.meta["tta"] == "d4"
+    data = synthetic_aureus(12, 0, seed=7)
+    x = to_tensor(data.labelled)
+    expected = np.mean([torch.softmax(predict(m, v).double(), dim=1).numpy()
+                        for m in (clf.model, *clf.members) for v in d4_views(x)], axis=0)
+    np.testing.assert_allclose(clf.probabilities(data.labelled), expected, atol=1e-6)
+    # a member file alone is that one model
+    assert load_classifier(quick_run / "model-fold2.safetensors").members == ()
+    # predict on a file with labels reports the accuracy against them
+    npz = tmp_path / "labelled.npz"
+    data.save_npz(npz)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(quick_run), str(npz), "--out", str(out)]) == 0
+    side = json.loads(out.with_suffix(".json").read_text())["accuracy_against_labels"]
+    predicted = expected.argmax(axis=1)
+    assert side["n"] == 12 and side["correct"] == int((predicted == data.labels).sum())
+    assert f"accuracy against the file's labels {side['accuracy']:.3f} ({side['correct']} of 12)" in capsys.readouterr().out
