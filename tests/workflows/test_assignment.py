@@ -502,3 +502,17 @@ def test_predict_averages_the_fold_ensemble_over_the_symmetries_and_scores_label
     predicted = expected.argmax(axis=1)
     assert side["n"] == 12 and side["correct"] == int((predicted == data.labels).sum())
     assert f"accuracy against the file's labels {side['accuracy']:.3f} ({side['correct']} of 12)" in capsys.readouterr().out
+
+
+def test_the_pretrain_axis_names_sim_to_real_rows_and_is_checked(tmp_path):
+    cfg = write_config(tmp_path, "[cnn]\ndepth = [4]\naugment = [true]\npretrain = [\"none\", \"widefield\"]\n")
+    points = grid.cnn_points(grid.load_grid(cfg))
+    assert [p.name for p in points] == ["cnn d4 w16 p0.25 +aug", "cnn d4 w16 p0.25 +aug +sim2real widefield"]
+    assert points[1].params()["pretrain"] == "widefield" and points[1].twin(False).pretrain == "widefield"
+    from replearn.workflows._assignment_models import cnn_estimator
+
+    est = cnn_estimator(points[1], grid.load_grid(cfg), 3, 0, "cpu", None)
+    assert (est.pretrain, est.pretrain_n, est.pretrain_epochs) == ("widefield", 1000, 3)
+    assert cnn_estimator(points[0], grid.load_grid(cfg), 3, 0, "cpu", None).pretrain is None
+    with pytest.raises(ReplearnError, match=r"\[cnn\] pretrain: got \['real'\]; allowed"):
+        grid.load_grid(write_config(tmp_path, "[cnn]\npretrain = [\"real\"]\n"))

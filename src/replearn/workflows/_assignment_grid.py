@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
         "width": [16],  # filters of the first block
         "dropout": [0.25],  # dropout before and after the dense layer
         "augment": [True, False],  # train with [augment] (flips, 90-degree turns, intensity) or without
+        # sim-to-real: "none", or first train on pretrain_n generated crops of a preset ("sim", "widefield")
+        "pretrain": ["none"],
         # fixed for every point
         "dense": 64,  # units of the hidden dense layer
         "spec": [],  # optional layer spec replacing small_cnn (depth/width/dropout unused), e.g. ["conv 16", ...]
@@ -60,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
         "bf16": "off",  # bfloat16 autocast: "auto" (where the hardware has native bf16), "on" or "off"
         "channels_last": True,  # channels-last memory format (faster convolutions on CPUs)
         "tta": True,  # predict by averaging over the 8 symmetries of the square (test-time augmentation)
+        "pretrain_n": 1000,  # generated labelled crops of grid points with a pretrain preset
+        "pretrain_epochs": 3,
     },
     "augment": {
         "flips": True,  # random mirror flips
@@ -114,13 +118,15 @@ DEFAULTS: dict[str, Any] = {
 """Every key a grid config may set, with its default."""
 
 QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 10, "ae_epochs": 3,
-                         "ssl_epochs": 3, "folds": 3, "cv_repeats": 1, "generated": 300}
+                         "ssl_epochs": 3, "folds": 3, "cv_repeats": 1, "generated": 300,
+                         "pretrain_n": 120, "pretrain_epochs": 1}
 """``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept);
 ``n_val`` shrinks in proportion to ``n_labelled`` (at least 3) and never grows."""
 
 BF16_CHOICES = ("auto", "on", "off")
 
-GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment"), "autoencoder": ("code_dim",)}
+GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment", "pretrain"), "autoencoder": ("code_dim",)}
+PRETRAIN_CHOICES = ("none", "sim", "widefield")
 
 
 @dataclass(frozen=True)
@@ -132,22 +138,25 @@ class CnnPoint:
     dropout: float
     augment: bool
     spec: tuple[str, ...] = ()
+    pretrain: str = "none"
 
     @property
     def name(self) -> str:
-        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug``."""
+        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug`` (``+sim2real widefield``: pretrained on generated crops)."""
         base = "cnn spec" if self.spec else f"cnn d{self.depth} w{self.width} p{self.dropout:g}"
-        return base + (" +aug" if self.augment else "")
+        pre = f" +sim2real {self.pretrain}" if self.pretrain != "none" else ""
+        return base + (" +aug" if self.augment else "") + pre
 
     def params(self) -> dict[str, Any]:
         """The point's settings as a JSON-ready dict."""
         if self.spec:
-            return {"spec": list(self.spec), "augment": self.augment}
-        return {"depth": self.depth, "width": self.width, "dropout": self.dropout, "augment": self.augment}
+            return {"spec": list(self.spec), "augment": self.augment, "pretrain": self.pretrain}
+        return {"depth": self.depth, "width": self.width, "dropout": self.dropout, "augment": self.augment,
+                "pretrain": self.pretrain}
 
     def twin(self, augment: bool) -> "CnnPoint":
         """The same network with ``augment`` switched."""
-        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec)
+        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec, self.pretrain)
 
 
 def _where(path: str | os.PathLike | None, table: str, key: str) -> str:
@@ -203,6 +212,12 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     _check_list(cfg, "cnn", "width", int, 1, None, path)
     _check_list(cfg, "cnn", "dropout", float, 0.0, 1.0, path)
     _check_list(cfg, "cnn", "augment", bool, 0, None, path)
+    pre = cfg["cnn"]["pretrain"]
+    if not pre or any(v not in PRETRAIN_CHOICES for v in pre) or len(set(pre)) != len(pre):
+        raise ReplearnError(f"{_where(path, 'cnn', 'pretrain')}: got {pre!r}; allowed: a list of distinct values "
+                            f"from {', '.join(map(repr, PRETRAIN_CHOICES))}")
+    _check_number(cfg, "cnn", "pretrain_n", 6, path)
+    _check_number(cfg, "cnn", "pretrain_epochs", 1, path)
     for key in ("dense", "epochs", "batch_size"):
         _check_number(cfg, "cnn", key, 1, path)
     _check_number(cfg, "cnn", "lr", 0.0, path, strict=True)
@@ -323,8 +338,10 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     out["ssl"]["epochs"] = min(out["ssl"]["epochs"], QUICK["ssl_epochs"])
     for table, axes in GRID_AXES.items():
         for axis in axes:
-            if axis != "augment":
+            if axis not in ("augment", "pretrain"):
                 out[table][axis] = out[table][axis][:1]
+    out["cnn"]["pretrain_n"] = min(out["cnn"]["pretrain_n"], QUICK["pretrain_n"])
+    out["cnn"]["pretrain_epochs"] = min(out["cnn"]["pretrain_epochs"], QUICK["pretrain_epochs"])
     return out
 
 
@@ -350,13 +367,14 @@ def load_grid(path: str | os.PathLike | None = None, quick: bool = False) -> dic
 
 
 def cnn_points(cfg: dict[str, Any]) -> list[CnnPoint]:
-    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` varies with a ``spec``)."""
+    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` and ``pretrain`` vary with a ``spec``)."""
     c = cfg["cnn"]
     if c["spec"]:
-        return [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"])) for a in c["augment"]]
+        return [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"]), str(pre))
+                for a, pre in itertools.product(c["augment"], c["pretrain"])]
     return [
-        CnnPoint(int(d), int(w), float(p), bool(a))
-        for d, w, p, a in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"])
+        CnnPoint(int(d), int(w), float(p), bool(a), (), str(pre))
+        for d, w, p, a, pre in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"], c["pretrain"])
     ]
 
 

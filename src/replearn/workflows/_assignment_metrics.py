@@ -10,7 +10,9 @@ import torch
 
 import replearn
 from replearn.data import AssignmentData
-from replearn.evaluate.protocol import Comparison, Protocol, Scores, Selection, best_of, compare, shown_better
+from replearn.evaluate.protocol import (
+    Comparison, Protocol, Scores, Selection, Split, best_of, compare, nested_selection, shown_better,
+)
 from replearn.train import bf16_enabled
 from replearn.workflows._assignment_models import CnnResult, ProbeResult, Stage
 
@@ -86,6 +88,14 @@ def comparisons(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult]) -> li
             a, b = best_of(pca), best_of(raw)
             add("PCA codes vs raw pixels", a, probes[a], b, probes[b])
     return out
+
+
+def choose(data: AssignmentData, splits: list[Split], cnn: dict[str, CnnResult],
+           probes: dict[str, ProbeResult]) -> tuple[Selection, Selection | None]:
+    """Nested selection among every model (the recommended one), and among the CNNs (the one ``predict`` uses)."""
+    labels, k = data.labels, data.n_classes
+    selection = nested_selection({**_scores(cnn), **_scores(probes)}, labels, splits, k)
+    return selection, nested_selection(_scores(cnn), labels, splits, k) if cnn else None
 
 
 def verdicts(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult], selection: Selection) -> dict[str, Any]:

@@ -225,7 +225,8 @@ def cnn_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, 
         weight_decay=c["weight_decay"], schedule=None if c["schedule"] == "none" else c["schedule"],
         bf16=bf16_enabled(c["bf16"], torch.device(device).type), channels_last=c["channels_last"],
         augment=augment if point.augment else None, seed=seed, seeding="all", classes=list(range(n_classes)),
-        device=device,
+        device=device, pretrain=None if point.pretrain == "none" else point.pretrain, pretrain_n=c["pretrain_n"],
+        pretrain_epochs=c["pretrain_epochs"],
     )
 
 

@@ -1,31 +1,25 @@
 """The assignment: S. aureus division stages from few labels, three ways, with a report to hand in.
 
-Title: Assignment 1 -- CNN, autoencoder and simple classifiers on 400 labelled cell crops
-Description: (a) a CNN trained on 300 labelled crops, validated on 100; (b) a convolutional autoencoder
-trained on the unlabelled crops, validated on the 400 labelled ones; (c) simple classifiers on the
-autoencoder's codes of the labelled crops, same splits; beyond the lecture, (b+) a SimCLR encoder pretrained
-without labels on the unlabelled crops, whose features the classifiers of (c) also use. An architecture grid (a TOML file) is run over
-repeated stratified splits, and everything goes into one HTML + Markdown report.
+Title: Assignment 1 -- CNN, autoencoder and simple classifiers on few labelled cell crops
+Description: (a) a CNN grid on the labelled crops; (b) a convolutional autoencoder and (b+) a SimCLR encoder
+trained on the unlabelled crops (plus generated ones when they are few); (c) simple classifiers on their
+codes; baselines; everything goes into one HTML + Markdown report.
 
 Protocol: a 400-crop file keeps the course's ``repeats`` seeded stratified 300/100 splits; any other size
 (or ``--cv K``) uses repeated stratified K-fold cross-validation, so every crop is predicted once per
 repeat. Every grid point, probe and baseline (majority class, linear models and an RBF SVM on raw pixels,
 an SVM on HOG features) is evaluated on the same splits (training seed = ``--seed`` + split), so
 comparisons are paired, and predicts with test-time augmentation over the 8 symmetries of the square.
-The recommended model is chosen inside each split's training crops (nested selection); its accuracy
-comes from the held-out crops.
+The recommended model is chosen inside each split's training crops (nested selection).
 
-Input: the course's ``data.npz`` (``--data``; validated by :func:`replearn.data.load_assignment`), or
-the built-in SYNTHETIC crops (:func:`replearn.data.synthetic_aureus`); everything made from synthetic
-data says so. Crops of any size whose sides are divisible by 2^(autoencoder blocks - 1) (4 by default,
-like 40x40) are used as they are; other sizes are refused with one line (crop or pad them first).
+Input: the course's ``data.npz`` (``--data``) or the built-in SYNTHETIC crops; everything made from
+synthetic data says so. Sides must be divisible by 2^(autoencoder blocks - 1) (4 by default, like 40x40).
 
 Outputs in the run folder: ``report.html`` (figures embedded) and ``report.md``, ``metrics.json``
 (every number in the report), ``config.json`` and ``grid.toml`` (the resolved grid), ``model.safetensors``
-+ ``model.json`` (the best CNN of the grid, trained on the first split; ``replearn predict --model RUN`` uses it),
-``model-fold<k>.safetensors`` (the other members of its fold ensemble),
-``autoencoder-d<k>.safetensors`` (+ ``.json``) per bottleneck size, ``simclr-encoder.safetensors`` (+ ``.json``)
-and ``figures/*.png``.
++ ``model.json`` (the CNN chosen by nested selection, for ``replearn predict --model RUN``),
+``model-fold<k>.safetensors`` (its fold ensemble), ``autoencoder-d<k>.safetensors``, ``simclr-encoder.safetensors``
+(each + ``.json``) and ``figures/*.png``.
 """
 
 from __future__ import annotations
@@ -37,12 +31,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from replearn.errors import ReplearnError
-from replearn.evaluate.protocol import nested_selection
 from replearn.utils.runtime import resolve_device
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
 from replearn.workflows import assignment_report
-from replearn.workflows._assignment_metrics import assemble_metrics
+from replearn.workflows._assignment_metrics import assemble_metrics, choose
 from replearn.workflows._run import Result, RunOptions, option
 
 COMMAND = "assignment"
@@ -53,7 +46,7 @@ examples:
   replearn assignment                              # built-in SYNTHETIC data, default grid (about 4 min on 2 cores)
   replearn assignment --data data.npz              # the course's crops (any number: cross-validated)
   replearn assignment --data data.npz --cv 10      # 10-fold cross-validation whatever the size
-  replearn assignment --data data.npz --config configs/grid.toml --out runs/a1
+  replearn assignment --data data.npz --config configs/grid.toml --out runs/a1   # your own grid
   replearn predict --model runs/a1 new_crops/      # stage predictions of the saved CNN
 """
 
@@ -122,36 +115,32 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     with _timed(timing, "data_s"):
         data, protocol = models.prepare(cfg)
     models.say_data(data, protocol)
-    splits = protocol.splits
 
     # (a) The CNN grid: every point trained on every split (and its inner split), scored after its last epoch.
     with _timed(timing, "cnn_s"):
         cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress)
-    # (b) An autoencoder per code size on the unlabelled crops; (b+) SimCLR, without labels.
+    # (b) An autoencoder per code size on the unlabelled (+ generated) crops; (b+) SimCLR, without labels.
     with _timed(timing, "autoencoder_s"):
         ae = models.train_autoencoders(data, config, seed, device, cfg.progress)
     with _timed(timing, "ssl_s"):
         ssl = models.train_ssl(data, config, seed, device, cfg.progress)
     # (c) The baselines, and simple classifiers on the codes, on the same splits.
     with _timed(timing, "probes_s"):
-        reps = models.build_representations(data, ae, ssl, config, splits, seed)
-        probes, warned = models.run_probes(data, splits, reps, config, seed, cfg.progress)
+        reps = models.build_representations(data, ae, ssl, config, protocol.splits, seed)
+        probes, warned = models.run_probes(data, protocol.splits, reps, config, seed, cfg.progress)
 
     # Choose honestly: on each split, the model with the best score inside its training crops.
-    labels, k = data.labels, data.n_classes
-    selection = nested_selection({**{n: r.scores for n, r in cnn.items()}, **{n: r.scores for n, r in probes.items()}},
-                                 labels, splits, k)
-    cnn_choice = nested_selection({n: r.scores for n, r in cnn.items()}, labels, splits, k) if cnn else None
+    selection, cnn_choice = choose(data, protocol.splits, cnn, probes)
 
     # Evaluate: every number in metrics.json; the saved models, the figures and the report.
     result = Result(synthetic=bool(data.synthetic))
     weights, saved = models.saved_models(data, cnn, cnn_choice and cnn_choice.recommended, ae, ssl, config, seed)
     for name, model, meta in weights:
         result.weights(name, model, meta)
-    metrics = assemble_metrics(data, protocol, cfg, cnn, ae, ssl, probes, warned, saved, timing, device,
-                               selection, cnn_choice)
+    metrics = assemble_metrics(data, protocol, cfg, cnn, ae, ssl, probes, warned, saved, timing, device, selection,
+                               cnn_choice)
     with _timed(metrics["timing"], "figures_s"):
-        figures = assignment_report.draw_figures(result, data, splits, cnn, ae, reps, metrics, config, seed)
+        figures = assignment_report.draw_figures(result, data, protocol.splits, cnn, ae, reps, metrics, config, seed)
     result.text("grid.toml", grid.to_toml(config))
     metrics["timing"]["total_s"] = time.perf_counter() - started
     result.metrics = metrics

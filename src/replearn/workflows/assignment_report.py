@@ -57,7 +57,8 @@ TERMS = [
     "on fixed codes of the crops (autoencoder codes, SimCLR features, PCA codes or raw pixels). **Baseline**: "
     "a model that learns nothing from unlabelled crops; a learned model must beat the best one to be worth it.",
     "**Grid names**: `cnn d4 w16 p0.25 +aug` is a CNN of 4 convolution blocks (d4), 16 filters in the first "
-    "(w16, doubling per block), dropout 0.25 (p0.25), trained with augmentation (+aug). **TTA** (test-time "
+    "(w16, doubling per block), dropout 0.25 (p0.25), trained with augmentation (+aug); `+sim2real widefield`: first trained on generated crops of the built-in "
+    "generator's widefield preset (their stages come for free), then on the given crops. **TTA** (test-time "
     "augmentation): every prediction averages the model's scores over the 8 turns and mirror images of the crop.",
     "**Nested selection**: on each split, every model is also trained on three quarters of that split's "
     "training crops and scored on the last quarter; the best of those inner scores chooses the model, and "
@@ -95,6 +96,11 @@ def cnn_text(config: dict[str, Any], n_classes: int) -> str:
                 f"{n_classes} stages)")
     text = (f"{arch}, trained for {c['epochs']} epochs with {c['optimizer']} (learning rate {c['lr']:g}, schedule "
             f"{c['schedule']}, weight decay {c['weight_decay']:g}, batch {c['batch_size']}).")
+    presets = [v for v in c.get("pretrain", ["none"]) if v != "none"]
+    if presets:
+        text += (f" Sim-to-real rows (+sim2real <preset>) first train the same network for {c['pretrain_epochs']} "
+                 f"epochs on {c['pretrain_n']} SYNTHETIC crops of the {' / '.join(presets)} preset with their stages, "
+                 "then fine-tune all of it on the given crops.")
     if True not in c["augment"]:
         return text + " No augmentation ([cnn] augment = [false])."
     turns = {(True, True): "random flips and 90-degree rotations", (True, False): "random mirror flips",
