@@ -369,7 +369,7 @@ def test_grid_expands_the_cnn_axes_and_quick_cuts_them(tmp_path):
     assert len(points) == 2 * 2 * 2 * 2 and len({p.name for p in points}) == 16
     assert "cnn d3 w8 p0.5 +aug" in {p.name for p in points}
     quick = grid.load_grid(cfg, quick=True)
-    assert [p.name for p in grid.cnn_points(quick)] == ["cnn d2 w8 p0 +aug", "cnn d2 w8 p0"]
+    assert [p.name for p in grid.cnn_points(quick)] == ["cnn d2 w8 p0 +aug", "cnn d2 w8 p0 +aug +sim2real widefield"]
     assert (quick["data"]["repeats"], quick["data"]["n_labelled"], quick["data"]["n_val"]) == (2, 120, 30)
     assert grid.code_dims(quick) == [16]
     assert tomllib.loads(grid.to_toml(quick)) == quick

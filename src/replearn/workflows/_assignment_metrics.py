@@ -28,8 +28,8 @@ def _scores(records: dict[str, CnnResult] | dict[str, ProbeResult]) -> dict[str,
 
 def _find(probes: dict[str, ProbeResult], probe: str, kind: str, dim: int | None = None) -> str | None:
     """The name of classifier ``probe`` on a representation of ``kind`` (and code size ``dim``), if run."""
-    return next((n for n, r in probes.items() if r.probe == probe and r.kind == kind and (dim is None or r.dim == dim)),
-                None)
+    return next((n for n, r in probes.items() if r.probe == probe and r.kind == kind and (dim is None or r.dim == dim)
+                 and r.representation != "raw pixels + D4 copies"), None)
 
 
 def comparisons(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult]) -> list[Comparison]:
@@ -117,7 +117,12 @@ def verdicts(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult], selectio
     beating = sorted((n for n in learned if best_base and shown_better(learned[n], baselines[best_base])),
                      key=lambda n: -learned[n].rank()[0])
     recommended = selection.recommended
+    features = {n: r.scores for n, r in probes.items() if r.kind in ("autoencoder", "ssl")}
+    best_features = best_of(features)
+    raw = _find(probes, probes[best_features].probe, "pixels") if best_features else None
     return {
+        "features_vs_pixels": {"features": best_features, "pixels": raw,
+                               "beats": bool(raw and shown_better(features[best_features], probes[raw].scores))},
         "recommended": recommended, "selection": selection.to_dict(),
         "recommended_outer": everything[recommended].summary(),
         "best_baseline": best_base, "best_learned": best_learned, "learned_beating_baseline": beating,

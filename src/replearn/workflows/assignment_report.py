@@ -159,6 +159,15 @@ def summary_items(metrics: dict[str, Any]) -> list[str]:
             items.append(f"No learned model (a CNN, or a simple classifier on autoencoder, SimCLR or PCA codes) beats "
                          f"the best baseline: {by_title.get('Best learned model vs best baseline', '')} With these "
                          f"crops, {base} is as good as anything learned; more labelled crops may change that.")
+    fv = v.get("features_vs_pixels") or {}
+    if fv.get("features") and fv.get("pixels"):
+        f, r = metrics["probes"][fv["features"]], metrics["probes"][fv["pixels"]]
+        verdict = "beats" if fv["beats"] else "does not beat"
+        items.append(f"Representation learning: the best classifier on learned features, {fv['features']} "
+                     f"({f['accuracy_mean']:.3f}), {verdict} the same classifier on raw pixels ({r['accuracy_mean']:.3f}; "
+                     "paired t-test over the splits, p < 0.05)"
+                     + ("." if fv["beats"] else ": on these crops the autoencoder and SimCLR codes add nothing "
+                        "over the pixels."))
     flagged = v["not_better_than_majority"]
     items.append(f"Always guessing the largest stage scores {p['chance_accuracy']:.3f}. "
                  + (f"Not shown better than that (⚠ in the tables; a paired t-test over the splits, or with 3 "
