@@ -99,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "pretrain": {
         # the autoencoders and SimCLR need many crops: with fewer unlabelled crops than min_unlabelled,
-        # `generated` SYNTHETIC crops of `preset` are added to them (the built-in data uses its own preset)
+        # `generated` SYNTHETIC crops of `preset` are added to them (SYNTHETIC data: the preset it was made with)
         "min_unlabelled": 1000,
         "generated": 1000,
         "preset": "widefield",

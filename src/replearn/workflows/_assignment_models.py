@@ -10,6 +10,7 @@ classifier predicts with test-time augmentation over the 8 symmetries of the squ
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -282,7 +283,7 @@ def pretraining_crops(data: AssignmentData, config: dict[str, Any], seed: int) -
     """The crops the autoencoders and SimCLR train on: the unlabelled ones, plus generated ones when they are few.
 
     With fewer than ``[pretrain] min_unlabelled`` unlabelled crops, ``[pretrain] generated`` SYNTHETIC crops
-    of the ``[pretrain] preset`` (the data's own preset for the built-in data) are added, labels discarded.
+    of the ``[pretrain] preset`` (for SYNTHETIC data, the preset it was made with) are added, labels discarded.
     Returns the crops (M, H, W) uint8 or float, the counts {"unlabelled", "generated"} and a sentence.
     """
     pre = config["pretrain"]
@@ -291,7 +292,8 @@ def pretraining_crops(data: AssignmentData, config: dict[str, Any], seed: int) -
     seen = {"unlabelled": int(len(unl)), "generated": int(n_gen)}
     if not n_gen:
         return unl, seen, f"the {len(unl)} unlabelled crops"
-    preset = config["data"]["preset"] if data.synthetic else pre["preset"]
+    made = re.search(r"preset=(\w+)", data.source) if data.synthetic else None  # SYNTHETIC data: its own preset
+    preset = made.group(1) if made else pre["preset"]
     h = data.labelled.shape[1]
     gen = synthetic_aureus(0, n_gen, seed=seed + 7919, preset=preset, size=h).unlabelled
     if data.labelled.dtype != np.uint8:
