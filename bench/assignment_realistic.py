@@ -11,6 +11,7 @@ recommended model and its nested (honest) accuracy, the baselines and the wall t
     python bench/assignment_realistic.py                          # every case (long: run it under nice)
     python bench/assignment_realistic.py --cases fashion-169 mnist-169 --config my_grid.toml
     python bench/assignment_realistic.py --markdown bench/results/assignment-latest.md
+    python bench/assignment_realistic.py --table a.json b.json --markdown table.md   # merge earlier results
 
 Writes ``bench/results/assignment-<stamp>.json`` and a Markdown table (``--markdown``).
 """
@@ -123,6 +124,19 @@ def markdown(results: list[dict], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(args: argparse.Namespace, results: list[dict], load: tuple[float, float, float]) -> None:
+    """The JSON record (and the Markdown table) of the cases run so far."""
+    record = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_before": load,
+                          "load_after": os.getloadavg(), "threads": os.environ.get("OMP_NUM_THREADS")},
+              "config": args.config, "seed": args.seed, "quick": args.quick, "results": results}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    if args.markdown:
+        head = (f"Accuracy mean ± 95% interval over the protocol's splits, seed {args.seed}"
+                + (", --quick" if args.quick else "") + f"; load average before {load[0]:.1f} (2 cores shared).")
+        Path(args.markdown).write_text(markdown(results, head))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="+", default=CASES, choices=CASES)
@@ -130,8 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="--quick runs (a smoke test of the script)")
     ap.add_argument("--markdown", help="also write the table to this Markdown file")
+    ap.add_argument("--table", nargs="+", metavar="JSON", help="only write --markdown from earlier result files")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"assignment-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     args = ap.parse_args(argv)
+    if args.table:
+        records = [json.loads(Path(f).read_text()) for f in args.table]
+        results = [r for rec in records for r in rec["results"]]
+        loads = ", ".join(f"{rec['machine']['load_before'][0]:.1f}" for rec in records)
+        head = (f"Accuracy mean ± 95% interval over the protocol's splits, seed {records[0]['seed']}; load average "
+                f"before each batch of cases {loads} (2 cores shared by other jobs: wall times are taken under load).")
+        Path(args.markdown or "/dev/stdout").write_text(markdown(results, head))
+        return 0
     results = []
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,15 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             r = results[-1]
             print(f"   recommended {r['recommended']}: {r['recommended_nested']['accuracy_mean']:.3f}; "
                   f"best baseline {r['best_baseline']}; {r['wall_s']:.0f} s", flush=True)
-    record = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_before": load,
-                          "load_after": os.getloadavg(), "threads": os.environ.get("OMP_NUM_THREADS")},
-              "config": args.config, "seed": args.seed, "quick": args.quick, "results": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
-    if args.markdown:
-        head = (f"Accuracy mean ± 95% interval over the protocol's splits, seed {args.seed}"
-                + (", --quick" if args.quick else "") + f"; load average before {load[0]:.1f}.")
-        Path(args.markdown).write_text(markdown(results, head))
+            write(args, results, load)  # after every case: a long run that stops keeps what it measured
     print(f"wrote {args.out}")
     return 0
 
