@@ -117,20 +117,24 @@ class LoadedEncoder:
         return predict(model, to_tensor(images), batch_size).numpy()[:, 0]
 
 
-class LoadedClassifier(NamedTuple):
+class _Classifier(NamedTuple):
+    model: Network
+    meta: dict[str, Any]
+    class_names: list[str]
+
+
+class LoadedClassifier(_Classifier):
     """A saved classifier: ``model, meta, class_names = load_classifier(path)``.
 
     Attributes:
         model: the :class:`~replearn.models.Network` mapping (N, C, H, W) to logits (N, K) (eval mode).
         meta: the ``meta`` table saved with it.
         class_names: K names (the metadata's ``class_names``, else ``"0"``, ``"1"``, ...).
+        members: the other models of a fold ensemble (the sidecar's ``ensemble``), beside ``model``;
+            not part of the tuple, so ``model, meta, class_names = load_classifier(path)`` still unpacks.
     """
 
-    model: Network
-    meta: dict[str, Any]
-    class_names: list[str]
     members: tuple[Network, ...] = ()
-    """The other models of a fold ensemble (the sidecar's ``ensemble``), beside ``model``."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -245,7 +249,9 @@ def load_classifier(path: str | os.PathLike, option: str = "--model") -> LoadedC
                 or tuple(member.input_shape) != tuple(model.input_shape):
             raise ReplearnError(f"{option} {path}: the fold ensemble's {name} does not match {weights.name}")
         members.append(member)
-    return LoadedClassifier(model, meta, _class_names(meta, int(model.output_shape[0])), tuple(members))
+    loaded = LoadedClassifier(model, meta, _class_names(meta, int(model.output_shape[0])))
+    loaded.members = tuple(members)
+    return loaded
 
 
 def domain_check(model: LoadedEncoder | LoadedClassifier, images: np.ndarray, codes: np.ndarray | None = None,
