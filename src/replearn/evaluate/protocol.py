@@ -311,9 +311,9 @@ def choose_protocol(labels: np.ndarray, n_val: int, repeats: int, folds: int = 5
     if small < k:
         least = int(np.ceil(1 / (1 - MIN_TRAIN_FRACTION)))
         if small < least:
-            raise ReplearnError(f"class {smallest} has only {small} labelled crop{'s' * (small != 1)}; cross-validation that trains on "
-                                f"two thirds of the crops needs at least {least} per class: label more crops of "
-                                f"stage {smallest}")
+            raise ReplearnError(f"class {smallest} has only {small} labelled crop{'s' * (small != 1)}; "
+                                f"cross-validation that trains on two thirds of the crops needs at least {least} "
+                                f"per class: label more crops of stage {smallest}")
         note = (f"class {smallest} has only {small} labelled crops, so {small} folds are used instead of {k} "
                 f"(each fold must hold every stage)")
         k = small

@@ -57,7 +57,8 @@ TERMS = [
     "on fixed codes of the crops (autoencoder codes, SimCLR features, PCA codes or raw pixels). **Baseline**: "
     "a model that learns nothing from unlabelled crops; a learned model must beat the best one to be worth it.",
     "**Grid names**: `cnn d4 w16 p0.25 +aug` is a CNN of 4 convolution blocks (d4), 16 filters in the first "
-    "(w16, doubling per block), dropout 0.25 (p0.25), trained with augmentation (+aug); `+sim2real widefield`: first trained on generated crops of the built-in "
+    "(w16, doubling per block), dropout 0.25 (p0.25), trained with augmentation (+aug); `+sim2real widefield`: "
+    "first trained on generated crops of the built-in "
     "generator's widefield preset (their stages come for free), then on the given crops. **TTA** (test-time "
     "augmentation): every prediction averages the model's scores over the 8 turns and mirror images of the crop.",
     "**Nested selection**: on each split, every model is also trained on three quarters of that split's "
