@@ -165,8 +165,8 @@ def summary_items(metrics: dict[str, Any]) -> list[str]:
         f, r = metrics["probes"][fv["features"]], metrics["probes"][fv["pixels"]]
         verdict = "beats" if fv["beats"] else "does not beat"
         items.append(f"Representation learning: the best classifier on learned features, {fv['features']} "
-                     f"({f['accuracy_mean']:.3f}), {verdict} the same classifier on raw pixels ({r['accuracy_mean']:.3f}; "
-                     "paired t-test over the splits, p < 0.05)"
+                     f"({f['accuracy_mean']:.3f}), {verdict} the same classifier on raw pixels ({r['accuracy_mean']:.3f}) "
+                     "in a paired t-test over the splits (p < 0.05 needed)"
                      + ("." if fv["beats"] else ": on these crops the autoencoder and SimCLR codes add nothing "
                         "over the pixels."))
     flagged = v["not_better_than_majority"]
