@@ -286,7 +286,7 @@ def test_pretraining_on_generated_crops_beats_the_same_network_without_it():
         clf = CNNClassifier(**PRE, seed=1, pretrain=pre).fit(train.labelled, train.labels)
         scores[pre] = float(np.mean(clf.predict(test.labelled) == test.labels))
     majority = float(np.bincount(test.labels).max() / len(test.labels))
-    assert scores["widefield"] > scores[None] + 0.1  # measured 0.593 vs 0.373
+    assert scores["widefield"] > scores[None] + 0.1  # measured 0.57 vs 0.34 (seed 0: 0.63 vs 0.43)
     assert scores["widefield"] > majority + 0.1
 
 

@@ -174,7 +174,8 @@ def test_predict_round_trips_the_saved_cnn(quick_run, tmp_path):
     assert main(["predict", "--model", str(quick_run), str(npz), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
-    assert header[:3] == ["item", "predicted_index", "predicted_stage"] and len(header) == 8  # + domain-shift columns
+    assert header[:3] == ["item", "predicted_index", "predicted_stage"] and len(header) == 8
+    assert header[6:] == ["shift_ratio", "unlike_training (shift_ratio > 2)"]  # the run saved a reference
     assert len(rows) == 17 and rows[0][0] == "labelled[0]" and rows[-1][0] == "unlabelled[4]"
     probs = np.array([[float(v) for v in r[3:6]] for r in rows])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
