@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = """
 [data]
 repeats = 2
+folds = 3
+cv_repeats = 1
 [cnn]
 depth = [1]
 augment = [false]
@@ -78,15 +80,50 @@ def test_quick_run_is_labelled_synthetic_everywhere(quick_run, capsys):
 def test_quick_run_beats_chance(quick_run):
     metrics = json.loads((quick_run / "metrics.json").read_text())
     d, p = metrics["data"], metrics["protocol"]
-    assert (d["n_labelled"], d["n_unlabelled"], p["repeats"], p["n_val"]) == (120, 300, 2, 30)
+    # 120 crops, not the course's 400: cross-validated automatically (--quick: 3 folds, 1 repeat)
+    assert (d["n_labelled"], d["n_unlabelled"], p["kind"], p["folds"], p["repeats"], p["n_val"]) == \
+        (120, 300, "cv", 3, 1, 40)
     best = metrics["results"][0]
     assert best["name"] == metrics["best"]["overall"]
     assert best["accuracy_mean"] > 1 / 3 + 0.1
-    # every result has one score per split, and mean/CI are those of the scores
+    # every result has one score per split, and mean/CI are those of the scores; every crop scored once
     for group in ("cnn", "probes"):
         for r in metrics[group].values():
-            assert len(r["accuracy"]) == 2 and np.isclose(r["accuracy_mean"], np.mean(r["accuracy"]))
-            assert np.asarray(r["confusion"]).sum() == 2 * p["n_val"]
+            assert len(r["accuracy"]) == 3 and np.isclose(r["accuracy_mean"], np.mean(r["accuracy"]))
+            assert np.asarray(r["confusion"]).sum() == d["n_labelled"]
+            assert len(r["inner_accuracy"]) == 3
+
+
+def test_baselines_are_in_the_report_and_the_choice_is_nested(quick_run):
+    from replearn.evaluate.baselines import BASELINES
+
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    md = (quick_run / "report.md").read_text()
+    rows = {row[0].split(" ⚠")[0]: row for row in table_rows(md, "Baselines: what every learned model must beat")}
+    assert list(rows) == [b.title for b in BASELINES]
+    for b in BASELINES:
+        assert metrics["probes"][b.title]["baseline"] is True
+    majority = metrics["probes"]["majority class (always the largest stage)"]
+    assert majority["accuracy_mean"] == pytest.approx(54 / 120, abs=0.01)
+    v = metrics["verdict"]
+    assert v["best_baseline"] in rows and v["recommended"] in metrics["cnn"] or v["recommended"] in metrics["probes"]
+    # the recommended model's number is the outer score of the per-split choice by inner score
+    sel = v["selection"]
+    everything = {**metrics["cnn"], **metrics["probes"]}
+    for r, name in enumerate(sel["chosen"]):
+        inner = {n: m["inner_accuracy"][r] for n, m in everything.items()}
+        assert inner[name] == max(inner.values())
+        assert sel["accuracy"][r] == everything[name]["accuracy"][r]
+    summary = md.split("## Summary\n", 1)[1].split("## ", 1)[0]
+    assert f"Recommended model: **{v['recommended']}**" in summary and "nested selection" in summary
+    assert f"Best baseline: {v['best_baseline']}" in summary
+    if not v["learned_beating_baseline"]:
+        assert "No learned model (a CNN, or a simple classifier on autoencoder, SimCLR or PCA codes) beats" in summary
+    assert "too wide to rank models" in summary  # 3 splits
+    # the saved CNN is a fold ensemble that predict averages
+    saved = metrics["saved"]["cnn"]
+    assert saved["ensemble"] == ["model.safetensors", "model-fold2.safetensors", "model-fold3.safetensors"]
+    assert all((quick_run / f).is_file() for f in saved["ensemble"])
 
 
 def table_rows(markdown: str, heading: str) -> list[list[str]]:
@@ -103,15 +140,19 @@ def test_report_numbers_equal_the_metrics_json(quick_run):
     rows = table_rows(md, "Results: every model, best first")
     assert len(rows) == len(metrics["results"])
     for row, r in zip(rows, metrics["results"]):
-        assert row == [r["name"], r["kind"], r["representation"], fmt(r["accuracy_mean"], r["accuracy_ci"]),
-                       fmt(r["macro_f1_mean"], r["macro_f1_ci"]), str(r["runs"])]
-    cnn_rows = {row[0]: row for row in table_rows(md, "(a) CNN classifier on the labelled crops")}
+        assert row == [r["name"], r["kind"], r["representation"], fmt(r["accuracy_mean"], r["accuracy_ci"], r["runs"]),
+                       fmt(r["macro_f1_mean"], r["macro_f1_ci"], r["runs"]), str(r["runs"]),
+                       report.stage_recall(r["recall"]),
+                       "⚠ not better" if r["not_better_than_majority"] else "better"]
+    cnn_rows = {row[0].split(" ⚠")[0]: row for row in table_rows(md, "(a) CNN classifier on the labelled crops")}
     assert set(cnn_rows) == set(metrics["cnn"])
     for name, r in metrics["cnn"].items():
-        assert cnn_rows[name][4:6] == [fmt(r["accuracy_mean"], r["accuracy_ci"]), fmt(r["macro_f1_mean"], r["macro_f1_ci"])]
-    probe_rows = {row[0]: row for row in table_rows(md, "(c) Simple classifiers on the encoded crops")}
+        assert cnn_rows[name][4:6] == [fmt(r["accuracy_mean"], r["accuracy_ci"], r["runs"]),
+                                       fmt(r["macro_f1_mean"], r["macro_f1_ci"], r["runs"])]
+    probe_rows = {row[0].split(" ⚠")[0]: row for row in table_rows(md, "(c) Simple classifiers on the encoded crops")}
     for name, r in metrics["probes"].items():
-        assert probe_rows[name][2] == fmt(r["accuracy_mean"], r["accuracy_ci"])
+        if not r["baseline"]:
+            assert probe_rows[name][2] == fmt(r["accuracy_mean"], r["accuracy_ci"], r["runs"])
     # class counts, and every comparison sentence, as in the JSON
     data_rows = {row[0]: row[1] for row in table_rows(md, "Data")}
     for name, count in zip(metrics["data"]["class_names"], metrics["data"]["class_counts"]):
@@ -154,14 +195,15 @@ def test_empty_unlabelled_set_skips_the_autoencoder(tmp_path, capsys):
     npz = tmp_path / "data.npz"
     np.savez(npz, labelled=data.labelled, labels=data.labels, unlabelled=data.unlabelled)  # no synthetic marker
     out = tmp_path / "run"
-    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_val = 9"))
+    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_val = 9") + "[pretrain]\ngenerated = 0\n")
     assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert "autoencoder) was skipped" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["synthetic"] is False  # a file given with --data and no marker is taken as real data
     assert SYNTHETIC_BANNER not in (out / "report.md").read_text()
     assert metrics["autoencoder"]["skipped"] and metrics["autoencoder"]["models"] == {}
-    assert {r["representation"] for r in metrics["probes"].values()} == {"PCA-2", "raw pixels"}
+    assert {r["representation"] for r in metrics["probes"].values()} == {"PCA-2", "raw pixels", "raw pixels + D4 copies",
+                                                                          "HOG features"}
     assert not list(out.glob("autoencoder-*"))
     assert "Skipped: the data has no unlabelled crops" in (out / "report.md").read_text()
     assert metrics["ssl"] == {"skipped": "[ssl] epochs = 0", "models": {}} and not list(out.glob("simclr-*"))
@@ -223,7 +265,7 @@ def test_report_describes_the_configured_cnn_augmentation_and_data_size(tmp_path
     out = tmp_path / "run"
     assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     md = " ".join((out / "report.md").read_text().split())
-    assert "with 30 labelled crops there is no separate test set" in md and "400 labelled" not in md
+    assert "30 labelled crops (not the course's 400)" in md and "400 labelled" not in md
     part_a = md[md.index("## (a) CNN"):md.index("## (b)")]
     assert "A CNN built from the config's layer spec (conv 4; relu; maxpool; gap as features; dense 3;" in part_a
     assert "small CNN" not in part_a and "flips" not in part_a and "90-degree" not in part_a
@@ -254,6 +296,32 @@ def test_unknown_config_key_exits_2_with_did_you_mean(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_few_unlabelled_crops_are_topped_up_with_generated_ones(tmp_path, capsys):
+    data = synthetic_aureus(30, 5, seed=2)
+    npz = tmp_path / "data.npz"
+    np.savez(npz, labelled=data.labelled, labels=data.labels, unlabelled=data.unlabelled)
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path, TINY + "[pretrain]\nmin_unlabelled = 10\ngenerated = 40\npreset = \"widefield\"\n")
+    assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "on the 5 unlabelled crops plus 40 SYNTHETIC crops generated with the 'widefield' preset" in \
+        capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["autoencoder"]["models"]["AE-2"]["seen"] == {"unlabelled": 5, "generated": 40}
+    assert "5 unlabelled crops + 40 SYNTHETIC crops from the built-in generator (45 images" in \
+        " ".join((out / "report.md").read_text().split())
+
+
+def test_a_single_stage_is_one_line(tmp_path, capsys):
+    labelled = np.random.default_rng(0).integers(0, 255, (30, 40, 40), dtype=np.uint8)
+    npz = tmp_path / "one.npz"
+    np.savez(npz, labelled=labelled, labels=np.zeros(30, int), unlabelled=labelled[:5])
+    out = tmp_path / "run"
+    assert main(["assignment", "--data", str(npz), "--config", str(write_config(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "only stage 0 is present" in err and "at least two stages" in err
+    assert not out.exists()
+
+
 def test_class_with_one_example_exits_2_in_one_line(tmp_path, capsys):
     labelled = np.random.default_rng(0).integers(0, 255, (21, 40, 40), dtype=np.uint8)
     labels = np.array([0] * 10 + [1] * 10 + [2])
@@ -263,6 +331,12 @@ def test_class_with_one_example_exits_2_in_one_line(tmp_path, capsys):
     assert main(["assignment", "--data", str(npz), "--config", str(write_config(tmp_path)), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "class 2 has only 1 example" in err and "one.npz" in err
+    labels[-2] = 2  # two crops of stage 2: too few for a cross-validation that trains on two thirds
+    np.savez(npz, labelled=labelled, labels=labels, unlabelled=labelled[:5])
+    assert main(["assignment", "--data", str(npz), "--config", str(write_config(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "class 2 has only 2 labelled crops;" in err and "at least 3 per class" in err
+    assert not out.exists()
     assert not out.exists()
 
 
@@ -296,7 +370,7 @@ def test_grid_expands_the_cnn_axes_and_quick_cuts_them(tmp_path):
     assert len(points) == 2 * 2 * 2 * 2 and len({p.name for p in points}) == 16
     assert "cnn d3 w8 p0.5 +aug" in {p.name for p in points}
     quick = grid.load_grid(cfg, quick=True)
-    assert [p.name for p in grid.cnn_points(quick)] == ["cnn d2 w8 p0 +aug", "cnn d2 w8 p0"]
+    assert [p.name for p in grid.cnn_points(quick)] == ["cnn d2 w8 p0 +aug", "cnn d2 w8 p0 +aug +sim2real widefield"]
     assert (quick["data"]["repeats"], quick["data"]["n_labelled"], quick["data"]["n_val"]) == (2, 120, 30)
     assert grid.code_dims(quick) == [16]
     assert tomllib.loads(grid.to_toml(quick)) == quick
@@ -364,12 +438,20 @@ def test_quick_never_increases_n_val(tmp_path, n_labelled, n_val, expected):
     assert quick["n_val"] == expected and quick["n_labelled"] == min(n_labelled, 120)
 
 
-def test_quick_run_with_few_labelled_crops_keeps_the_requested_split(tmp_path, capsys):
-    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_labelled = 30\nn_val = 12\nn_unlabelled = 0"))
+def test_small_data_is_cross_validated_automatically_and_cv_can_be_asked(tmp_path, capsys):
+    cfg = write_config(tmp_path, TINY.replace("[data]", "[data]\nn_labelled = 30\nn_val = 12\nn_unlabelled = 0")
+                       + "[pretrain]\ngenerated = 0\n")
     out = tmp_path / "run"
     assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    assert "2 stratified splits of 18 train / 12 validation" in capsys.readouterr().out
-    assert json.loads((out / "metrics.json").read_text())["protocol"]["n_val"] == 12
+    assert "protocol: 3-fold cross-validation, 1 repeat(s) (3 splits)" in capsys.readouterr().out
+    p = json.loads((out / "metrics.json").read_text())["protocol"]
+    assert (p["kind"], p["folds"], p["splits"]) == ("cv", 3, 3) and p["n_train"] >= 20
+    md = " ".join((out / "report.md").read_text().split())
+    assert "Why this protocol: 30 labelled crops (not the course's 400): repeated stratified 3-fold" in md
+    out2 = tmp_path / "run2"
+    assert main(["assignment", "--quick", "--cv", "4", "--config", str(cfg), "--out", str(out2), "--no-progress"]) == 0
+    p = json.loads((out2 / "metrics.json").read_text())["protocol"]
+    assert (p["kind"], p["folds"], p["splits"]) == ("cv", 4, 4) and "(--cv 4)" in p["reason"]
 
 
 def test_simclr_comparisons_are_not_repeated():
@@ -395,3 +477,43 @@ def test_simclr_comparisons_are_not_repeated():
                                                                      probe="logreg")}
     titles = [c.title for c in comparisons(cnn, raw_best)]
     assert "Best CNN vs SimCLR features + simple classifier" in titles
+
+
+def test_predict_averages_the_fold_ensemble_over_the_symmetries_and_scores_labels(quick_run, tmp_path, capsys):
+    import torch
+
+    from replearn.encoders import load_classifier
+    from replearn.evaluate.tta import d4_views
+
+    clf = load_classifier(quick_run)
+    assert len(clf.members) == 2 and clf.meta["tta"] == "d4"
+    data = synthetic_aureus(12, 0, seed=7)
+    x = to_tensor(data.labelled)
+    expected = np.mean([torch.softmax(predict(m, v).double(), dim=1).numpy()
+                        for m in (clf.model, *clf.members) for v in d4_views(x)], axis=0)
+    np.testing.assert_allclose(clf.probabilities(data.labelled), expected, atol=1e-6)
+    # a member file alone is that one model
+    assert load_classifier(quick_run / "model-fold2.safetensors").members == ()
+    # predict on a file with labels reports the accuracy against them
+    npz = tmp_path / "labelled.npz"
+    data.save_npz(npz)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(quick_run), str(npz), "--out", str(out)]) == 0
+    side = json.loads(out.with_suffix(".json").read_text())["accuracy_against_labels"]
+    predicted = expected.argmax(axis=1)
+    assert side["n"] == 12 and side["correct"] == int((predicted == data.labels).sum())
+    assert f"accuracy against the file's labels {side['accuracy']:.3f} ({side['correct']} of 12)" in capsys.readouterr().out
+
+
+def test_the_pretrain_axis_names_sim_to_real_rows_and_is_checked(tmp_path):
+    cfg = write_config(tmp_path, "[cnn]\ndepth = [4]\naugment = [true]\npretrain = [\"none\", \"widefield\"]\n")
+    points = grid.cnn_points(grid.load_grid(cfg))
+    assert [p.name for p in points] == ["cnn d4 w16 p0.25 +aug", "cnn d4 w16 p0.25 +aug +sim2real widefield"]
+    assert points[1].params()["pretrain"] == "widefield" and points[1].twin(False).pretrain == "widefield"
+    from replearn.workflows._assignment_models import cnn_estimator
+
+    est = cnn_estimator(points[1], grid.load_grid(cfg), 3, 0, "cpu", None)
+    assert (est.pretrain, est.pretrain_n, est.pretrain_epochs) == ("widefield", 1000, 3)
+    assert cnn_estimator(points[0], grid.load_grid(cfg), 3, 0, "cpu", None).pretrain is None
+    with pytest.raises(ReplearnError, match=r"\[cnn\] pretrain: got \['real'\]; allowed"):
+        grid.load_grid(write_config(tmp_path, "[cnn]\npretrain = [\"real\"]\n"))

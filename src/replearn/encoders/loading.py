@@ -117,18 +117,24 @@ class LoadedEncoder:
         return predict(model, to_tensor(images), batch_size).numpy()[:, 0]
 
 
-class LoadedClassifier(NamedTuple):
+class _Classifier(NamedTuple):
+    model: Network
+    meta: dict[str, Any]
+    class_names: list[str]
+
+
+class LoadedClassifier(_Classifier):
     """A saved classifier: ``model, meta, class_names = load_classifier(path)``.
 
     Attributes:
         model: the :class:`~replearn.models.Network` mapping (N, C, H, W) to logits (N, K) (eval mode).
         meta: the ``meta`` table saved with it.
         class_names: K names (the metadata's ``class_names``, else ``"0"``, ``"1"``, ...).
+        members: the other models of a fold ensemble (the sidecar's ``ensemble``), beside ``model``;
+            not part of the tuple, so ``model, meta, class_names = load_classifier(path)`` still unpacks.
     """
 
-    model: Network
-    meta: dict[str, Any]
-    class_names: list[str]
+    members: tuple[Network, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -137,8 +143,18 @@ class LoadedClassifier(NamedTuple):
 
     def probabilities(self, images: np.ndarray | torch.Tensor, device: Any = None,
                       batch_size: int = CLASSIFIER_BATCH) -> np.ndarray:
-        """Softmax class probabilities (N, K) float64 of images (N, H, W)."""
-        return _probabilities(self.model, images, device, batch_size)
+        """Softmax class probabilities (N, K) float64 of images (N, H, W): the mean over the ensemble's models
+        and, when the sidecar says ``"tta": "d4"``, over the 8 symmetries of each crop."""
+        from replearn.evaluate.tta import tta_average
+
+        x = to_tensor(images)
+        out = []
+        for model in (self.model, *self.members):
+            if self.meta.get("tta") == "d4" and x.shape[-1] == x.shape[-2]:
+                out.append(tta_average(lambda v, m=model: _probabilities(m, v, device, batch_size), x))
+            else:
+                out.append(_probabilities(model, x, device, batch_size))
+        return np.mean(out, axis=0)
 
 
 def _probabilities(model: nn.Module, images: np.ndarray | torch.Tensor, device: Any, batch_size: int) -> np.ndarray:
@@ -221,7 +237,21 @@ def load_classifier(path: str | os.PathLike, option: str = "--model") -> LoadedC
         raise ReplearnError(
             f"{option} {path}: takes inputs of shape {tuple(model.input_shape)}, not images (C, H, W)"
         )
-    return LoadedClassifier(model, meta, _class_names(meta, int(model.output_shape[0])))
+    members = []
+    ensemble = meta.get("ensemble")
+    first = isinstance(ensemble, list) and bool(ensemble) and ensemble[0] == weights.name  # a member alone: itself only
+    for name in ensemble[1:] if first else []:
+        other = weights.parent / str(name)
+        if Path(name).name != name or not other.is_file():
+            raise ReplearnError(f"{option} {path}: the fold ensemble's {name} is missing beside {weights.name}")
+        member, _ = load_model(other)
+        if not isinstance(member, Network) or tuple(member.output_shape) != tuple(model.output_shape) \
+                or tuple(member.input_shape) != tuple(model.input_shape):
+            raise ReplearnError(f"{option} {path}: the fold ensemble's {name} does not match {weights.name}")
+        members.append(member)
+    loaded = LoadedClassifier(model, meta, _class_names(meta, int(model.output_shape[0])))
+    loaded.members = tuple(members)
+    return loaded
 
 
 def domain_check(model: LoadedEncoder | LoadedClassifier, images: np.ndarray, codes: np.ndarray | None = None,

@@ -56,7 +56,8 @@ def learning_curves(
 
 
 def scatter_2d(
-    ax, codes: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None = None, title: str = "", s: float = 3
+    ax, codes: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None = None, title: str = "", s: float = 3,
+    fontsize: float = 7,
 ) -> None:
     """The lecture's plot: 2-D codes (N, 2) coloured by class, with a legend."""
     classes = np.unique(labels)
@@ -66,22 +67,27 @@ def scatter_2d(
         name = class_names[int(cl)] if class_names is not None and int(cl) < len(class_names) else str(cl)
         ax.scatter(codes[mask, 0], codes[mask, 1], s=s, color=cmap(int(cl) % cmap.N), label=name, alpha=0.7,
                    linewidths=0)  # colour by class, so panels missing a class still agree
-    ax.set_title(title)
-    ax.legend(markerscale=max(1.0, 12 / s), fontsize=7, loc="best", framealpha=0.7)
+    ax.set_title(title, fontsize=max(fontsize + 2, 10))
+    ax.legend(markerscale=max(1.0, 12 / s), fontsize=fontsize, loc="best", framealpha=0.7)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def embeddings_figure(
-    panels: Mapping[str, tuple[np.ndarray, np.ndarray]], class_names: Sequence[str] | None = None, title: str = ""
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray]], class_names: Sequence[str] | None = None, title: str = "",
+    ncols: int | None = None, fontsize: float = 7,
 ) -> Figure:
-    """Side-by-side 2-D scatters: ``panels`` maps a name to (codes (N, 2), labels (N,))."""
+    """2-D scatters: ``panels`` maps a name to (codes (N, 2), labels (N,)); ``ncols`` per row (default: one row)."""
     n = max(1, len(panels))
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.6), squeeze=False)
-    for ax, (name, (codes, labels)) in zip(axes[0], panels.items()):
-        scatter_2d(ax, codes, labels, class_names, title=name, s=3 if len(codes) > 2000 else 10)
+    cols = min(n, ncols or n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.6 * rows), squeeze=False)
+    for ax, (name, (codes, labels)) in zip(axes.flat, panels.items()):
+        scatter_2d(ax, codes, labels, class_names, title=name, s=3 if len(codes) > 2000 else 10, fontsize=fontsize)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=max(fontsize + 3, 12))
     fig.tight_layout()
     return fig
 

@@ -10,7 +10,14 @@ one classical classifier::
 
 Registered probes (:data:`PROBES`): ``logreg`` (multinomial logistic
 regression), ``linear_svm`` and ``rbf_svm`` (support vector machines),
-``knn`` (k nearest neighbours) and ``mlp`` (one hidden layer). They accept a
+``knn`` (k nearest neighbours) and ``mlp`` (one hidden layer); outside the
+registry, :func:`majority` always answers the largest class of the training set
+(the floor every model must beat).
+
+:func:`fit_predict_views` trains a probe on the codes of the crops as given (or, with
+``d4_train``, on the codes of all 8 symmetric versions as extra training copies) and predicts by
+averaging its class scores over the codes of the 8 symmetric versions of each crop (test-time
+augmentation, :mod:`replearn.evaluate.tta`). They accept a
 few keyword overrides (``C``, ``k``, ``hidden``), listed in :data:`PROBE_PARAMS`.
 """
 
@@ -19,6 +26,8 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable
 
+import numpy as np
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
@@ -69,7 +78,12 @@ def mlp(seed: int = 0, hidden: int = 64) -> Pipeline:
                                random_state=seed))
 
 
-PROBES: dict[str, Callable[..., Pipeline]] = {
+def majority(seed: int = 0) -> DummyClassifier:
+    """Always the most frequent class of the training labels (``seed`` is unused)."""
+    return DummyClassifier(strategy="most_frequent")
+
+
+PROBES: dict[str, Callable[..., Any]] = {
     "logreg": logreg,
     "linear_svm": linear_svm,
     "rbf_svm": rbf_svm,
@@ -123,3 +137,35 @@ def create_probe(name: str, seed: int = 0, **params: Any) -> Pipeline:
         if key not in allowed:
             raise ReplearnError(f"probe {name!r}: unknown parameter {key!r}; allowed: {', '.join(allowed)}")
     return PROBES[name](seed=seed, **params)
+
+
+def class_scores(probe: Any, codes: np.ndarray) -> np.ndarray:
+    """A fitted probe's per-class scores (N, K) of ``codes`` (N, D): probabilities, else decision values."""
+    if hasattr(probe, "predict_proba"):
+        return probe.predict_proba(codes)
+    scores = np.asarray(probe.decision_function(codes), dtype=np.float64)
+    return np.stack([-scores, scores], axis=1) if scores.ndim == 1 else scores
+
+
+def fit_predict_views(probe: Any, views: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
+                      val_idx: np.ndarray, d4_train: bool = False, tta: bool = True) -> np.ndarray:
+    """Fit ``probe`` on training items, predict the classes of validation items.
+
+    Args:
+        probe: an unfitted scikit-learn classifier (see :func:`create_probe`).
+        views: (V, N, D) codes of every item, one slice per view; view 0 is the crops as given, the
+            others their symmetric versions (V = 8 for the symmetries of the square), or V = 1.
+        labels: (N,) classes; train_idx, val_idx: items to fit on and to predict.
+        d4_train: fit on the codes of all V views of the training items (V copies of each).
+        tta: average the class scores over all V views of each validation item (else view 0 only).
+
+    Returns:
+        (len(val_idx),) predicted classes.
+    """
+    views = np.asarray(views)
+    n_views = len(views) if d4_train else 1
+    x = views[:n_views, train_idx].reshape(-1, views.shape[-1])
+    probe.fit(x, np.tile(np.asarray(labels)[train_idx], n_views))
+    use = views[:, val_idx] if tta else views[:1, val_idx]
+    scores = np.mean([class_scores(probe, v) for v in use], axis=0)
+    return np.asarray(probe.classes_)[scores.argmax(axis=1)]

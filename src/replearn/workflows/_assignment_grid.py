@@ -35,16 +35,23 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "n_val": 100,  # validation images per split (the assignment: 300 train / 100 validation)
         "repeats": 5,  # stratified splits, each with its own training seed; 100 images give about +-5 %
+        # any size but the course's 400 crops (or --cv K): repeated stratified K-fold cross-validation
+        "folds": 5,  # K; fewer (with a note) when a stage has fewer crops, never below 3
+        "cv_repeats": 1,  # repeats of the K-fold shuffle: every crop is predicted once per repeat
         "n_labelled": 400,  # size of the built-in synthetic data (ignored with --data)
         "n_unlabelled": 3892,
         "preset": "sim",  # synthetic image model: "sim" (super-resolution) or "widefield"
     },
     "cnn": {
         # grid axes (lists): every combination is a grid point
-        "depth": [2, 3, 4],  # conv blocks (conv-ReLU-BN, 2x2 max-pool), widths doubling
+        # depth 4 turns 40x40 crops into 2x2 maps before the global pooling: a receptive field that covers a cell of
+        # 20-35 px (depths 2 and 3 scored at chance on real and widefield-like crops; docs/assignment.md)
+        "depth": [4],  # conv blocks (conv-ReLU-BN, 2x2 max-pool), widths doubling
         "width": [16],  # filters of the first block
         "dropout": [0.25],  # dropout before and after the dense layer
-        "augment": [True, False],  # train with [augment] (flips, 90-degree turns, intensity) or without
+        "augment": [True],  # train with [augment] (flips, 90-degree turns, intensity) or without ([true, false])
+        # sim-to-real: "none", or first train on pretrain_n generated crops of a preset ("sim", "widefield")
+        "pretrain": ["none", "widefield"],
         # fixed for every point
         "dense": 64,  # units of the hidden dense layer
         "spec": [],  # optional layer spec replacing small_cnn (depth/width/dropout unused), e.g. ["conv 16", ...]
@@ -56,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
         "schedule": "onecycle",  # "onecycle", "cosine" or "none"
         "bf16": "off",  # bfloat16 autocast: "auto" (where the hardware has native bf16), "on" or "off"
         "channels_last": True,  # channels-last memory format (faster convolutions on CPUs)
+        "tta": True,  # predict by averaging over the 8 symmetries of the square (test-time augmentation)
+        "pretrain_n": 1000,  # generated labelled crops of grid points with a pretrain preset
+        "pretrain_epochs": 3,
     },
     "augment": {
         "flips": True,  # random mirror flips
@@ -87,6 +97,13 @@ DEFAULTS: dict[str, Any] = {
         "bf16": "auto",
         "channels_last": True,
     },
+    "pretrain": {
+        # the autoencoders and SimCLR need many crops: with fewer unlabelled crops than min_unlabelled,
+        # `generated` SYNTHETIC crops of `preset` are added to them (SYNTHETIC data: the preset it was made with)
+        "min_unlabelled": 1000,
+        "generated": 1000,
+        "preset": "widefield",
+    },
     "probes": {
         "names": ["logreg", "linear_svm", "rbf_svm", "knn", "mlp"],
         "raw_pixels": True,  # baseline: the same probes on the raw pixels
@@ -94,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
         "C": 0.0,  # > 0: C of logreg/linear_svm/rbf_svm (0 keeps each probe's default)
         "k": 5,  # neighbours of knn
         "hidden": 64,  # hidden units of mlp
+        "tta": True,  # predict by averaging the class scores over the 8 symmetries of each crop
     },
     "report": {
         "embedding": "tsne",  # 2-D view of the codes: "tsne", "isomap" or "pca"
@@ -102,13 +120,15 @@ DEFAULTS: dict[str, Any] = {
 """Every key a grid config may set, with its default."""
 
 QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "cnn_epochs": 10, "ae_epochs": 3,
-                         "ssl_epochs": 3}
+                         "ssl_epochs": 3, "folds": 3, "cv_repeats": 1, "generated": 300,
+                         "pretrain_n": 120, "pretrain_epochs": 1}
 """``--quick``: smaller data, 2 repeats, few epochs, each grid axis cut to its first value (``augment`` kept);
 ``n_val`` shrinks in proportion to ``n_labelled`` (at least 3) and never grows."""
 
 BF16_CHOICES = ("auto", "on", "off")
 
-GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment"), "autoencoder": ("code_dim",)}
+GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment", "pretrain"), "autoencoder": ("code_dim",)}
+PRETRAIN_CHOICES = ("none", "sim", "widefield")
 
 
 @dataclass(frozen=True)
@@ -120,22 +140,25 @@ class CnnPoint:
     dropout: float
     augment: bool
     spec: tuple[str, ...] = ()
+    pretrain: str = "none"
 
     @property
     def name(self) -> str:
-        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug``."""
+        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug`` (``+sim2real widefield``: pretrained on generated crops)."""
         base = "cnn spec" if self.spec else f"cnn d{self.depth} w{self.width} p{self.dropout:g}"
-        return base + (" +aug" if self.augment else "")
+        pre = f" +sim2real {self.pretrain}" if self.pretrain != "none" else ""
+        return base + (" +aug" if self.augment else "") + pre
 
     def params(self) -> dict[str, Any]:
         """The point's settings as a JSON-ready dict."""
         if self.spec:
-            return {"spec": list(self.spec), "augment": self.augment}
-        return {"depth": self.depth, "width": self.width, "dropout": self.dropout, "augment": self.augment}
+            return {"spec": list(self.spec), "augment": self.augment, "pretrain": self.pretrain}
+        return {"depth": self.depth, "width": self.width, "dropout": self.dropout, "augment": self.augment,
+                "pretrain": self.pretrain}
 
     def twin(self, augment: bool) -> "CnnPoint":
         """The same network with ``augment`` switched."""
-        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec)
+        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec, self.pretrain)
 
 
 def _where(path: str | os.PathLike | None, table: str, key: str) -> str:
@@ -178,8 +201,12 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     """Check every value of a resolved config; raise one line naming the file, table and key. Returns ``cfg``."""
     from replearn.data.synthetic import PRESETS
 
-    for key in ("n_val", "repeats", "n_labelled"):
+    for key in ("n_val", "repeats", "n_labelled", "cv_repeats"):
         _check_number(cfg, "data", key, 1, path)
+    _check_number(cfg, "data", "folds", 3, path)
+    _check_number(cfg, "pretrain", "min_unlabelled", 0, path)
+    _check_number(cfg, "pretrain", "generated", 0, path)
+    _check_choice(cfg, "pretrain", "preset", tuple(sorted(PRESETS)), path)
     _check_number(cfg, "data", "n_unlabelled", 0, path)
     _check_choice(cfg, "data", "preset", tuple(sorted(PRESETS)), path)
 
@@ -187,6 +214,12 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     _check_list(cfg, "cnn", "width", int, 1, None, path)
     _check_list(cfg, "cnn", "dropout", float, 0.0, 1.0, path)
     _check_list(cfg, "cnn", "augment", bool, 0, None, path)
+    pre = cfg["cnn"]["pretrain"]
+    if not pre or any(v not in PRETRAIN_CHOICES for v in pre) or len(set(pre)) != len(pre):
+        raise ReplearnError(f"{_where(path, 'cnn', 'pretrain')}: got {pre!r}; allowed: a list of distinct values "
+                            f"from {', '.join(map(repr, PRETRAIN_CHOICES))}")
+    _check_number(cfg, "cnn", "pretrain_n", 6, path)
+    _check_number(cfg, "cnn", "pretrain_epochs", 1, path)
     for key in ("dense", "epochs", "batch_size"):
         _check_number(cfg, "cnn", key, 1, path)
     _check_number(cfg, "cnn", "lr", 0.0, path, strict=True)
@@ -299,13 +332,18 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     data["n_labelled"] = n_labelled
     data["n_unlabelled"] = min(data["n_unlabelled"], QUICK["n_unlabelled"])
     data["repeats"] = min(data["repeats"], QUICK["repeats"])
+    data["folds"] = min(data["folds"], QUICK["folds"])
+    data["cv_repeats"] = min(data["cv_repeats"], QUICK["cv_repeats"])
+    out["pretrain"]["generated"] = min(out["pretrain"]["generated"], QUICK["generated"])
     out["cnn"]["epochs"] = min(out["cnn"]["epochs"], QUICK["cnn_epochs"])
     out["autoencoder"]["epochs"] = min(out["autoencoder"]["epochs"], QUICK["ae_epochs"])
     out["ssl"]["epochs"] = min(out["ssl"]["epochs"], QUICK["ssl_epochs"])
     for table, axes in GRID_AXES.items():
         for axis in axes:
-            if axis != "augment":
+            if axis not in ("augment", "pretrain"):
                 out[table][axis] = out[table][axis][:1]
+    out["cnn"]["pretrain_n"] = min(out["cnn"]["pretrain_n"], QUICK["pretrain_n"])
+    out["cnn"]["pretrain_epochs"] = min(out["cnn"]["pretrain_epochs"], QUICK["pretrain_epochs"])
     return out
 
 
@@ -331,13 +369,14 @@ def load_grid(path: str | os.PathLike | None = None, quick: bool = False) -> dic
 
 
 def cnn_points(cfg: dict[str, Any]) -> list[CnnPoint]:
-    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` varies with a ``spec``)."""
+    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` and ``pretrain`` vary with a ``spec``)."""
     c = cfg["cnn"]
     if c["spec"]:
-        return [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"])) for a in c["augment"]]
+        return [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"]), str(pre))
+                for a, pre in itertools.product(c["augment"], c["pretrain"])]
     return [
-        CnnPoint(int(d), int(w), float(p), bool(a))
-        for d, w, p, a in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"])
+        CnnPoint(int(d), int(w), float(p), bool(a), (), str(pre))
+        for d, w, p, a, pre in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"], c["pretrain"])
     ]
 
 

@@ -1,12 +1,16 @@
 """The assignment's data and models: the crops and their splits, (a) the CNN grid, (b) the autoencoders,
 (b+) the SimCLR encoder and (c) the simple classifiers on the codes, each result a typed record.
 
-Every classifier, CNN or probe, is scored through :mod:`replearn.evaluate.protocol` on the same seeded
-stratified splits (training seed = ``seed`` + split number), so the comparisons are paired.
+Every classifier, CNN, probe or baseline, is scored through :mod:`replearn.evaluate.protocol` on the same
+splits (the course's 300/100 for 400 crops, repeated stratified K-fold otherwise; training seed = ``seed`` +
+split number), so the comparisons are paired; each is also scored inside each split's training part
+(``inner=True``) so that the recommended model is chosen without the split's validation crops. Every
+classifier predicts with test-time augmentation over the 8 symmetries of the square.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,9 +29,11 @@ from replearn.data.cell_augment import CellAugment
 from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding
 from replearn.errors import ReplearnError
 from replearn.evaluate import reconstruction_errors
+from replearn.evaluate.baselines import BASELINES, hog_features
 from replearn.evaluate.domain_shift import reference_meta
-from replearn.evaluate.probes import PROBE_TITLES, create_probe
-from replearn.evaluate.protocol import Scores, Split, best_of, evaluate_on_splits, mean_history
+from replearn.evaluate.probes import PROBE_TITLES, create_probe, fit_predict_views, majority
+from replearn.evaluate.protocol import Protocol, Scores, Split, choose_protocol, evaluate_on_splits, mean_history
+from replearn.evaluate.tta import d4_views, tta_average
 from replearn.models import count_params
 from replearn.train import bf16_enabled
 from replearn.workflows import _assignment_grid as grid
@@ -45,7 +51,13 @@ class CnnResult:
     histories: list[dict[str, list[float]]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     n_params: int = 0
-    model: nn.Module | None = None
+    models: list[nn.Module] = field(default_factory=list)
+    """The models of the first splits (one repeat of the folds): the fold ensemble that is saved."""
+
+    @property
+    def model(self) -> nn.Module | None:
+        """The model of split 0."""
+        return self.models[0] if self.models else None
 
     def metrics(self) -> dict[str, Any]:
         return {"params": self.point.params(), "n_params": self.n_params, **self.scores.summary(),
@@ -65,9 +77,11 @@ class Autoencoder:
     history: dict[str, list[float]]
     seconds: float
     n_params: int
+    seen: dict[str, int] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, Any]:
         return {"code_dim": self.code_dim, "n_params": self.n_params, "epochs": len(self.history.get("loss", [])),
+                "seen": self.seen,
                 "history": {k: self.history[k] for k in ("loss", "val_loss") if k in self.history},
                 "val_mse": self.errors["mse"], "val_bce": self.errors["bce"], "seconds": self.seconds}
 
@@ -83,9 +97,10 @@ class Pretrained:
     seconds: float
     n_params: int
     feature_dim: int
+    seen: dict[str, int] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, Any]:
-        return {"feature_dim": self.feature_dim, "n_params": self.n_params,
+        return {"feature_dim": self.feature_dim, "n_params": self.n_params, "seen": self.seen,
                 "epochs": len(self.history.get("loss", [])), "history": {"loss": self.history["loss"]},
                 "seconds": self.seconds}
 
@@ -103,12 +118,20 @@ class Stage:
 
 @dataclass
 class Representation:
-    """Codes (N_labelled, D) of the labelled crops, one array per split; ``kind`` says where they come from."""
+    """Codes of the labelled crops and of their 8 symmetric versions, one (8, N, D) array per split.
+
+    ``kind`` says where they come from: "autoencoder", "ssl", "pca", "pixels" or "hog".
+    """
 
     name: str
-    kind: str  # "autoencoder", "ssl", "pca" or "pixels"
-    codes: list[np.ndarray]
+    kind: str
+    views: list[np.ndarray]
     dim: int | None = None  # the code size of autoencoder and PCA codes
+
+    @property
+    def codes(self) -> list[np.ndarray]:
+        """The codes (N, D) of the crops as given, one array per split."""
+        return [v[0] for v in self.views]
 
 
 @dataclass
@@ -120,16 +143,18 @@ class ProbeResult:
     kind: str
     dim: int | None = None
     scores: Scores = field(default_factory=Scores)
+    baseline: bool = False
 
     def metrics(self) -> dict[str, Any]:
-        return {"representation": self.representation, "probe": self.probe, **self.scores.summary()}
+        return {"representation": self.representation, "probe": self.probe, "baseline": self.baseline,
+                **self.scores.summary()}
 
 
 # =============================================================================================
 # Prepare the data
 # =============================================================================================
-def prepare(cfg: Any, unlabelled: bool = True) -> tuple[AssignmentData, list[Split]]:
-    """The crops and their splits, after every check that needs the data (sizes, the spec network, the splits).
+def prepare(cfg: Any, unlabelled: bool = True) -> tuple[AssignmentData, Protocol]:
+    """The crops and their protocol, after every check that needs the data (sizes, the spec network, the splits).
 
     ``cfg`` is the assignment's Config; ``unlabelled=False`` leaves the synthetic unlabelled crops out
     (what the checks need, fast).
@@ -139,7 +164,7 @@ def prepare(cfg: Any, unlabelled: bool = True) -> tuple[AssignmentData, list[Spl
     h, w = data.labelled.shape[1:]
     grid.check_sizes(h, w, data.source, config)
     grid.check_spec(config, (1, h, w), data.n_classes, cfg.config)
-    return data, make_splits(data, config, cfg.seed)
+    return data, make_protocol(data, config, cfg.seed, cfg.cv)
 
 
 def prepare_data(config: dict[str, Any], path: str | None, seed: int, quick: bool,
@@ -160,23 +185,26 @@ def prepare_data(config: dict[str, Any], path: str | None, seed: int, quick: boo
     return data
 
 
-def make_splits(data: AssignmentData, config: dict[str, Any], seed: int) -> list[Split]:
-    """``repeats`` seeded stratified (train_idx, val_idx) splits of the labelled crops (same for every model)."""
+def make_protocol(data: AssignmentData, config: dict[str, Any], seed: int, cv: int = 0) -> Protocol:
+    """The splits of the labelled crops (same for every model): see :func:`~replearn.evaluate.protocol.choose_protocol`."""
     d = config["data"]
     try:
-        return list(repeated_stratified_splits(data.labels, d["n_val"], d["repeats"], seed))
+        return choose_protocol(data.labels, d["n_val"], d["repeats"], d["folds"], cv, seed, d["cv_repeats"])
     except ReplearnError as exc:
-        raise ReplearnError(f"{data.source}: {exc} (the validation size is [data] n_val = {d['n_val']} of a --config file)") from None
+        raise ReplearnError(f"{data.source}: {exc}") from None
 
 
-def say_data(data: AssignmentData, splits: list[Split]) -> None:
+def say_data(data: AssignmentData, protocol: Protocol) -> None:
     """Print what is used, shapes included; synthetic data says so."""
     kind = "SYNTHETIC crops (not the course's data)" if data.synthetic else "crops"
     counts = np.bincount(data.labels, minlength=data.n_classes)
     print(f"Data: {kind} from {data.source}")
     print(f"  labelled {data.labelled.shape} {data.labelled.dtype}, per class {counts.tolist()}; "
           f"unlabelled {data.unlabelled.shape}")
-    print(f"  {len(splits)} stratified splits of {len(splits[0][0])} train / {len(splits[0][1])} validation")
+    print(f"  protocol: {protocol.describe()}, about {len(protocol.splits[0][0])} train / "
+          f"{len(protocol.splits[0][1])} validation crops per split")
+    if protocol.note:
+        print(f"  Note: {protocol.note}")
 
 
 def pixels(images: np.ndarray) -> np.ndarray:
@@ -198,39 +226,52 @@ def cnn_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, 
         weight_decay=c["weight_decay"], schedule=None if c["schedule"] == "none" else c["schedule"],
         bf16=bf16_enabled(c["bf16"], torch.device(device).type), channels_last=c["channels_last"],
         augment=augment if point.augment else None, seed=seed, seeding="all", classes=list(range(n_classes)),
-        device=device,
+        device=device, pretrain=None if point.pretrain == "none" else point.pretrain, pretrain_n=c["pretrain_n"],
+        pretrain_epochs=c["pretrain_epochs"],
     )
 
 
-def train_cnn_grid(data: AssignmentData, splits: list[Split], points: list[grid.CnnPoint], config: dict[str, Any],
-                   seed: int, device: str, progress: bool) -> dict[str, CnnResult]:
-    """Train every grid point on every split; score the final-epoch model on the split's validation images.
+def ensemble_size(protocol: Protocol) -> int:
+    """How many split models form the saved fold ensemble: one repeat's folds, or up to 5 holdout splits."""
+    return protocol.folds if protocol.kind == "cv" else min(len(protocol.splits), 5)
 
-    The final epoch is scored (no best-epoch picking on the validation set, which would flatter).
+
+def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.CnnPoint], config: dict[str, Any],
+                   seed: int, device: str, progress: bool) -> dict[str, CnnResult]:
+    """Train every grid point on every split (and on its inner split); score the final-epoch model.
+
+    The final epoch is scored (no best-epoch picking on the validation set, which would flatter), with
+    test-time augmentation over the 8 symmetries when ``[cnn] tta``. The models of the first
+    :func:`ensemble_size` splits are kept (the fold ensemble).
     """
     x, y = to_tensor(data.labelled), torch.from_numpy(data.labels)
     augment = CellAugment(**config["augment"])
+    tta, keep = config["cnn"]["tta"], ensemble_size(protocol)
+    splits = protocol.splits
     out: dict[str, CnnResult] = {}
-    bar = tqdm(total=len(points) * len(splits), desc="(a) CNN grid", unit="run", disable=not progress)
+    bar = tqdm(total=len(points) * len(splits) * 2, desc="(a) CNN grid", unit="fit", disable=not progress)
     for point in points:
         rec = out[point.name] = CnnResult(point)
 
         def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec) -> np.ndarray:
             t = time.perf_counter()
             clf = cnn_estimator(rec.point, config, data.n_classes, seed + r, device, augment)
-            clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]))
-            predicted = clf.predict(x[va])
-            rec.histories.append({key: clf.history_[key] for key in ("loss", "accuracy", "val_loss", "val_accuracy")})
-            rec.seconds.append(time.perf_counter() - t)
-            rec.model = clf.model_.cpu() if r == 0 else rec.model
-            rec.n_params = count_params(clf.model_)[0]
-            return predicted
+            outer = len(tr) + len(va) == len(y) and len(rec.histories) == r  # the split itself, not its inner part
+            clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
+            scores = tta_average(clf.predict_proba, x[va]) if tta else clf.predict_proba(x[va])
+            bar.update(1)
+            if outer:
+                rec.histories.append({key: clf.history_[key] for key in ("loss", "accuracy", "val_loss", "val_accuracy")})
+                rec.seconds.append(time.perf_counter() - t)
+                if r < keep:
+                    rec.models.append(clf.model_.cpu())
+                rec.n_params = count_params(clf.model_)[0]
+            return clf.classes_[scores.argmax(axis=1)]
 
         def after(r: int, m: dict[str, Any], name: str = point.name) -> None:
             bar.set_postfix_str(f"{name}: val acc {m['accuracy']:.2f}")
-            bar.update(1)
 
-        rec.scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, after)
+        rec.scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, after, inner=True, seed=seed)
     bar.close()
     return out
 
@@ -238,106 +279,156 @@ def train_cnn_grid(data: AssignmentData, splits: list[Split], points: list[grid.
 # =============================================================================================
 # (b) The autoencoder(s) on the unlabelled crops, validated on the labelled ones; (b+) SimCLR
 # =============================================================================================
+def pretraining_crops(data: AssignmentData, config: dict[str, Any], seed: int) -> tuple[np.ndarray, dict[str, int], str]:
+    """The crops the autoencoders and SimCLR train on: the unlabelled ones, plus generated ones when they are few.
+
+    With fewer than ``[pretrain] min_unlabelled`` unlabelled crops, ``[pretrain] generated`` SYNTHETIC crops
+    of the ``[pretrain] preset`` (for SYNTHETIC data, the preset it was made with) are added, labels discarded.
+    Returns the crops (M, H, W) uint8 or float, the counts {"unlabelled", "generated"} and a sentence.
+    """
+    pre = config["pretrain"]
+    unl = data.unlabelled
+    n_gen = pre["generated"] if len(unl) < pre["min_unlabelled"] else 0
+    seen = {"unlabelled": int(len(unl)), "generated": int(n_gen)}
+    if not n_gen:
+        return unl, seen, f"the {len(unl)} unlabelled crops"
+    made = re.search(r"preset=(\w+)", data.source) if data.synthetic else None  # SYNTHETIC data: its own preset
+    preset = made.group(1) if made else pre["preset"]
+    h = data.labelled.shape[1]
+    gen = synthetic_aureus(0, n_gen, seed=seed + 7919, preset=preset, size=h).unlabelled
+    if data.labelled.dtype != np.uint8:
+        gen = gen.astype(np.float32) / 255.0
+    crops = np.concatenate([unl.astype(gen.dtype), gen]) if len(unl) else gen
+    return crops, seen, (f"the {len(unl)} unlabelled crops plus {n_gen} SYNTHETIC crops generated with the "
+                         f"{preset!r} preset (fewer than {pre['min_unlabelled']} unlabelled crops were given)")
+
+
 def train_autoencoders(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool) -> Stage:
-    """One conv autoencoder per bottleneck size; skipped when there are no unlabelled crops."""
+    """One conv autoencoder per bottleneck size; skipped when there is nothing to pretrain on."""
     a = config["autoencoder"]
-    if len(data.unlabelled) == 0:
+    crops, seen, what = pretraining_crops(data, config, seed)
+    if len(crops) == 0:
         note = "the data has no unlabelled crops, so part (b) (the autoencoder) was skipped; the probes run on raw pixels and PCA"
         print(f"Note: {note}")
         return Stage(skipped=note)
     stage = Stage()
     for dim in grid.code_dims(config):
         t = time.perf_counter()
-        print(f"(b) autoencoder with a {dim}-D code on {len(data.unlabelled)} unlabelled crops")
+        print(f"(b) autoencoder with a {dim}-D code on {what}")
         ae = AutoEncoderEmbedding(
             code_dim=dim, blocks=[tuple(b) for b in a["blocks"]], epochs=a["epochs"], batch_size=a["batch_size"],
             lr=a["lr"], loss=a["loss"], bf16=bf16_enabled(a["bf16"], torch.device(device).type),
             channels_last=a["channels_last"], seed=seed, device=device, progress=progress,
             validation_data=data.labelled,
-        ).fit(data.unlabelled)
+        ).fit(crops)
         labelled = to_tensor(data.labelled)[:, 0].numpy()
         recon = ae.reconstruct(data.labelled)
         stage.models[f"AE-{dim}"] = Autoencoder(
             f"AE-{dim}", dim, ae, codes=ae.transform(data.labelled), recon=recon,
             errors=reconstruction_errors(labelled, recon), history=ae.history_, seconds=time.perf_counter() - t,
-            n_params=count_params(ae.model_)[0])
+            n_params=count_params(ae.model_)[0], seen=seen)
     return stage
 
 
 def train_ssl(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool) -> Stage:
-    """Beyond the lecture: a SimCLR encoder on the unlabelled crops; skipped when off or impossible."""
+    """Beyond the lecture: a SimCLR encoder on the pretraining crops; skipped when off or impossible."""
     s = config["ssl"]
     if s["epochs"] == 0:
         return Stage(skipped="[ssl] epochs = 0")
-    if len(data.unlabelled) < 2:
+    crops, seen, what = pretraining_crops(data, config, seed)
+    if len(crops) < 2:
         return Stage(skipped="the data has fewer than 2 unlabelled crops, so SimCLR pretraining was skipped")
     t = time.perf_counter()
-    print(f"(b+) SimCLR self-supervised pretraining on {len(data.unlabelled)} unlabelled crops")
+    print(f"(b+) SimCLR self-supervised pretraining on {what}")
     est = ContrastiveEmbedding(
         depth=s["depth"], width=s["width"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
         temperature=s["temperature"], proj_dim=s["proj_dim"], shift=s["shift"],
         bf16=bf16_enabled(s["bf16"], torch.device(device).type), channels_last=s["channels_last"], seed=seed,
         device=device, progress=progress,
-    ).fit(data.unlabelled)
+    ).fit(crops)
     model = Pretrained("SimCLR", est, features=est.transform(data.labelled), history=est.history_,
                        seconds=time.perf_counter() - t, n_params=count_params(est.encoder_)[0],
-                       feature_dim=est.feature_dim_)
+                       feature_dim=est.feature_dim_, seen=seen)
     return Stage(models={"SimCLR": model})
 
 
 # =============================================================================================
-# (c) Simple classifiers on the codes, and honest baselines
+# (c) Simple classifiers on the codes, and the baselines
 # =============================================================================================
+def _views(encode: Any, images: np.ndarray) -> np.ndarray:
+    """(8, N, D) codes of the 8 symmetric versions of images (N, H, W) (identity first)."""
+    return np.stack([np.asarray(encode(v), dtype=np.float32).reshape(len(images), -1) for v in d4_views(images)])
+
+
+def _flat(model: Any) -> Any:
+    """``model.transform`` of crops (N, H, W) as rows of pixels."""
+    return lambda images: model.transform(images.reshape(len(images), -1))
+
+
 def build_representations(data: AssignmentData, ae: Stage, ssl: Stage, config: dict[str, Any], splits: list[Split],
                           seed: int) -> list[Representation]:
-    """The codes of the labelled crops the probes use, one array per split.
+    """The codes of the labelled crops (and of their 8 symmetric versions) that the probes and baselines use.
 
-    The autoencoder codes, the SimCLR features and PCA fitted on the unlabelled crops do not depend
-    on the split (no labels used); without unlabelled crops, PCA is fitted on each split's training crops.
+    The autoencoder codes, the SimCLR features and PCA fitted on the unlabelled crops do not depend on
+    the split (no labels used); without unlabelled crops, PCA is fitted on each split's training crops.
+    Raw pixels and HOG features (the baselines') are always there.
     """
-    raw = pixels(data.labelled)
+    images = to_tensor(data.labelled)[:, 0].numpy()
     n = len(splits)
-    reps = [Representation(f"{m.name} codes", "autoencoder", [m.codes] * n, m.code_dim) for m in ae.models.values()]
-    reps += [Representation(f"{m.name} features", "ssl", [m.features] * n) for m in ssl.models.values()]
+    raw = _views(lambda v: v, images)
+    reps = [Representation(f"{m.name} codes", "autoencoder", [_views(m.estimator.transform, images)] * n, m.code_dim)
+            for m in ae.models.values()]
+    reps += [Representation(f"{m.name} features", "ssl", [_views(m.estimator.transform, images)] * n)
+             for m in ssl.models.values()]
     if config["probes"]["pca"]:
         unl = pixels(data.unlabelled) if len(data.unlabelled) else None
         for dim in grid.code_dims(config):
             if unl is not None and dim < min(unl.shape):
-                codes = PCA(n_components=dim, random_state=seed).fit(unl).transform(raw)
-                reps.append(Representation(f"PCA-{dim}", "pca", [codes] * n, dim))
+                pca = PCA(n_components=dim, random_state=seed).fit(unl)
+                reps.append(Representation(f"PCA-{dim}", "pca", [_views(_flat(pca), images)] * n, dim))
             elif unl is None:
                 per = []
                 for tr, _ in splits:
-                    if dim >= min(len(tr), raw.shape[1]):
+                    if dim >= min(len(tr), raw.shape[2]):
                         break
-                    per.append(PCA(n_components=dim, random_state=seed).fit(raw[tr]).transform(raw))
+                    per.append(_views(_flat(PCA(n_components=dim, random_state=seed).fit(raw[0, tr])), images))
                 if len(per) == n:
                     reps.append(Representation(f"PCA-{dim}", "pca", per, dim))
-    if config["probes"]["raw_pixels"] or not reps:
-        reps.append(Representation("raw pixels", "pixels", [raw] * n))
+    reps.append(Representation("raw pixels", "pixels", [raw] * n))
+    reps.append(Representation("HOG features", "hog", [_views(hog_features, images)] * n))
     return reps
 
 
 def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representation], config: dict[str, Any],
                seed: int, progress: bool) -> tuple[dict[str, ProbeResult], int]:
-    """Every probe on every representation, through the protocol; also the number of ConvergenceWarnings."""
-    names = config["probes"]["names"]
+    """The baselines, then every probe on every learned representation (and on raw pixels with
+    ``[probes] raw_pixels``), through the protocol with inner scores; also the number of ConvergenceWarnings."""
+    names, tta = config["probes"]["names"], config["probes"]["tta"]
+    by_name = {r.name: r for r in reps}
+    jobs: list[tuple[str, str, Representation, bool, bool]] = [
+        (b.title, b.probe, by_name[b.representation], b.d4_train, True) for b in BASELINES]
+    taken = {(b.probe, b.representation) for b in BASELINES if not b.d4_train}
+    for rep in reps:
+        if rep.kind == "hog" or (rep.kind == "pixels" and not config["probes"]["raw_pixels"]):
+            continue
+        jobs += [(f"{PROBE_TITLES[n]} on {rep.name}", n, rep, False, False) for n in names if (n, rep.name) not in taken]
     results: dict[str, ProbeResult] = {}
     warned = [0]
-    bar = tqdm(total=len(reps) * len(names), desc="(c) probes", unit="probe", disable=not progress)
-    for rep in reps:
-        for name in names:
-            def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rep: Representation = rep, name: str = name):
-                probe = create_probe(name, seed=seed + r, **grid.probe_params(config, name))
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", ConvergenceWarning)
-                    probe.fit(rep.codes[r][tr], data.labels[tr])
-                warned[0] += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-                return probe.predict(rep.codes[r][va])
+    bar = tqdm(total=len(jobs), desc="(c) probes and baselines", unit="probe", disable=not progress)
+    for title, name, rep, d4_train, baseline in jobs:
+        def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rep: Representation = rep, name: str = name,
+                        d4_train: bool = d4_train) -> np.ndarray:
+            probe = majority() if name == "majority" else create_probe(name, seed + r, **grid.probe_params(config, name))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                predicted = fit_predict_views(probe, rep.views[r], data.labels, tr, va, d4_train, tta)
+            warned[0] += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+            return predicted
 
-            scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes)
-            results[f"{PROBE_TITLES[name]} on {rep.name}"] = ProbeResult(name, rep.name, rep.kind, rep.dim, scores)
-            bar.update(1)
+        scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, inner=True, seed=seed)
+        representation = rep.name + (" + D4 copies" if d4_train else "")
+        results[title] = ProbeResult(name, representation, rep.kind, rep.dim, scores, baseline)
+        bar.update(1)
     bar.close()
     return results, warned[0]
 
@@ -345,9 +436,10 @@ def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representat
 # =============================================================================================
 # The models to save
 # =============================================================================================
-def saved_models(data: AssignmentData, cnn: dict[str, CnnResult], ae: Stage, ssl: Stage, config: dict[str, Any],
-                 seed: int) -> tuple[list[tuple[str, nn.Module, dict[str, Any]]], dict[str, Any]]:
-    """The best CNN (``model.safetensors``, trained on split 0), each autoencoder and the SimCLR encoder.
+def saved_models(data: AssignmentData, cnn: dict[str, CnnResult], best: str | None, ae: Stage, ssl: Stage,
+                 config: dict[str, Any], seed: int) -> tuple[list[tuple[str, nn.Module, dict[str, Any]]], dict[str, Any]]:
+    """The CNN chosen by nested selection as a fold ensemble (``model.safetensors`` = the model of split 0,
+    ``model-fold<k>.safetensors`` the others), each autoencoder and the SimCLR encoder.
 
     Returns the (file, model, meta) to write and the ``saved`` table of the metrics.
     """
@@ -364,14 +456,16 @@ def saved_models(data: AssignmentData, cnn: dict[str, CnnResult], ae: Stage, ssl
     }
     files: list[tuple[str, nn.Module, dict[str, Any]]] = []
     saved: dict[str, Any] = {"cnn": None, "autoencoders": {}, "ssl": {}}
-    best = best_of({n: r.scores for n, r in cnn.items()})
     if best is not None:
         rec = cnn[best]
-        files.append(("model.safetensors", rec.model, {
-            **common, "task": "classifier", "grid_point": best, "params": rec.point.params(),
-            "trained_on": "split 0 of the run (seed = --seed): its training crops",
-            "val_accuracy_split0": rec.scores.accuracy[0]}))
-        saved["cnn"] = {"name": best, "weights": "model.safetensors"}
+        members = ["model.safetensors"] + [f"model-fold{k + 1}.safetensors" for k in range(1, len(rec.models))]
+        for k, (file, model) in enumerate(zip(members, rec.models)):
+            files.append((file, model, {
+                **common, "task": "classifier", "grid_point": best, "params": rec.point.params(),
+                "trained_on": f"split {k} of the run (seed = --seed): its training crops",
+                "val_accuracy_split": rec.scores.accuracy[k], "split": k,
+                "ensemble": members, "tta": "d4" if config["cnn"]["tta"] else "none"}))
+        saved["cnn"] = {"name": best, "weights": "model.safetensors", "ensemble": members}
     for name, m in ae.models.items():
         file = f"autoencoder-d{m.code_dim}.safetensors"
         files.append((file, m.estimator.model_.cpu(), {

@@ -1,27 +1,25 @@
 """The assignment: S. aureus division stages from few labels, three ways, with a report to hand in.
 
-Title: Assignment 1 -- CNN, autoencoder and simple classifiers on 400 labelled cell crops
-Description: (a) a CNN trained on 300 labelled crops, validated on 100; (b) a convolutional autoencoder
-trained on the unlabelled crops, validated on the 400 labelled ones; (c) simple classifiers on the
-autoencoder's codes of the labelled crops, same splits; beyond the lecture, (b+) a SimCLR encoder pretrained
-without labels on the unlabelled crops, whose features the classifiers of (c) also use. An architecture grid (a TOML file) is run over
-repeated stratified splits, and everything goes into one HTML + Markdown report.
+Title: Assignment 1 -- CNN, autoencoder and simple classifiers on few labelled cell crops
+Description: (a) a CNN grid on the labelled crops; (b) a convolutional autoencoder and (b+) a SimCLR encoder
+trained on the unlabelled crops (plus generated ones when they are few); (c) simple classifiers on their
+codes; baselines; everything goes into one HTML + Markdown report.
 
-Why repeats: 100 validation images give about +-5 % accuracy noise, so a single split cannot tell two
-architectures apart. Every grid point, every probe and every baseline is evaluated on the same
-``repeats`` seeded stratified 300/100 splits (training seed = ``--seed`` + repeat), so comparisons are
-paired: a comparison sentence says whether a difference is larger than that noise.
+Protocol: a 400-crop file keeps the course's ``repeats`` seeded stratified 300/100 splits; any other size
+(or ``--cv K``) uses repeated stratified K-fold cross-validation, so every crop is predicted once per
+repeat. Every grid point, probe and baseline (majority class, linear models and an RBF SVM on raw pixels,
+an SVM on HOG features) is evaluated on the same splits (training seed = ``--seed`` + split), so
+comparisons are paired, and predicts with test-time augmentation over the 8 symmetries of the square.
+The recommended model is chosen inside each split's training crops (nested selection).
 
-Input: the course's ``data.npz`` (``--data``; validated by :func:`replearn.data.load_assignment`), or
-the built-in SYNTHETIC crops (:func:`replearn.data.synthetic_aureus`); everything made from synthetic
-data says so. Crops of any size whose sides are divisible by 2^(autoencoder blocks - 1) (4 by default,
-like 40x40) are used as they are; other sizes are refused with one line (crop or pad them first).
+Input: the course's ``data.npz`` (``--data``) or the built-in SYNTHETIC crops; everything made from
+synthetic data says so. Sides must be divisible by 2^(autoencoder blocks - 1) (4 by default, like 40x40).
 
 Outputs in the run folder: ``report.html`` (figures embedded) and ``report.md``, ``metrics.json``
 (every number in the report), ``config.json`` and ``grid.toml`` (the resolved grid), ``model.safetensors``
-+ ``model.json`` (the best CNN of the grid, trained on the first split; ``replearn predict --model RUN`` uses it),
-``autoencoder-d<k>.safetensors`` (+ ``.json``) per bottleneck size, ``simclr-encoder.safetensors`` (+ ``.json``)
-and ``figures/*.png``.
++ ``model.json`` (the CNN chosen by nested selection, for ``replearn predict --model RUN``),
+``model-fold<k>.safetensors`` (its fold ensemble), ``autoencoder-d<k>.safetensors``, ``simclr-encoder.safetensors``
+(each + ``.json``) and ``figures/*.png``.
 """
 
 from __future__ import annotations
@@ -32,11 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from replearn.errors import ReplearnError
 from replearn.utils.runtime import resolve_device
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
 from replearn.workflows import assignment_report
-from replearn.workflows._assignment_metrics import assemble_metrics
+from replearn.workflows._assignment_metrics import assemble_metrics, choose
 from replearn.workflows._run import Result, RunOptions, option
 
 COMMAND = "assignment"
@@ -45,8 +44,9 @@ EXAMPLES = """\
 examples:
   replearn assignment --quick                      # built-in SYNTHETIC data, tiny grid, under a minute
   replearn assignment                              # built-in SYNTHETIC data, default grid (about 4 min on 2 cores)
-  replearn assignment --data data.npz              # the course's crops
-  replearn assignment --data data.npz --config configs/grid.toml --out runs/a1
+  replearn assignment --data data.npz              # the course's crops (any number: cross-validated)
+  replearn assignment --data data.npz --cv 10      # 10-fold cross-validation whatever the size
+  replearn assignment --data data.npz --config configs/grid.toml --out runs/a1   # your own grid
   replearn predict --model runs/a1 new_crops/      # stage predictions of the saved CNN
 """
 
@@ -66,10 +66,13 @@ class Config(RunOptions):
     augment: dict = _table("augment")
     autoencoder: dict = _table("autoencoder")
     ssl: dict = _table("ssl")
+    pretrain: dict = _table("pretrain")
     probes: dict = _table("probes")
     report: dict = _table("report")
     data_file: str | None = option(None, "the course's data.npz (default: built-in SYNTHETIC crops)", flag="--data",
                                    metavar="NPZ", in_file=False)
+    cv: int = option(0, "K-fold cross-validation whatever the number of crops (0: the course's 300/100 for "
+                        "400 crops, 5-fold otherwise)", metavar="K")
     # --config is a field (not CONFIG_FILE) so that checks name the file; the harness reads it from args.config
     config: str | None = option(None, "grid config (see configs/grid.toml); default: built-in grid", metavar="TOML",
                                 in_file=False)
@@ -87,6 +90,8 @@ class Config(RunOptions):
         """
         for table, values in grid.complete(self.tables(), self.config, self.quick).items():
             setattr(self, table, values)
+        if self.cv == 1 or self.cv < 0:
+            raise ReplearnError(f"--cv {self.cv}: give at least 2 folds (or 0 to choose automatically)")
         resolve_device(self.device)
         models.prepare(self, unlabelled=False)
 
@@ -106,32 +111,36 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     config, seed, device = cfg.tables(), cfg.seed, str(resolve_device(cfg.device))
     timing: dict[str, float] = {}
 
-    # Prepare the data: the crops and `repeats` seeded stratified splits, the same for every model.
+    # Prepare the data: the crops and the protocol's splits (300/100 or K-fold), the same for every model.
     with _timed(timing, "data_s"):
-        data, splits = models.prepare(cfg)
-    models.say_data(data, splits)
+        data, protocol = models.prepare(cfg)
+    models.say_data(data, protocol)
 
-    # (a) The CNN grid: every point trained on every split, scored after its last epoch.
+    # (a) The CNN grid: every point trained on every split (and its inner split), scored after its last epoch.
     with _timed(timing, "cnn_s"):
-        cnn = models.train_cnn_grid(data, splits, grid.cnn_points(config), config, seed, device, cfg.progress)
-    # (b) An autoencoder per code size on the unlabelled crops; (b+) SimCLR, without labels.
+        cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress)
+    # (b) An autoencoder per code size on the unlabelled (+ generated) crops; (b+) SimCLR, without labels.
     with _timed(timing, "autoencoder_s"):
         ae = models.train_autoencoders(data, config, seed, device, cfg.progress)
     with _timed(timing, "ssl_s"):
         ssl = models.train_ssl(data, config, seed, device, cfg.progress)
-    # (c) Simple classifiers on the codes and on the baselines (PCA, raw pixels), on the same splits.
+    # (c) The baselines, and simple classifiers on the codes, on the same splits.
     with _timed(timing, "probes_s"):
-        reps = models.build_representations(data, ae, ssl, config, splits, seed)
-        probes, warned = models.run_probes(data, splits, reps, config, seed, cfg.progress)
+        reps = models.build_representations(data, ae, ssl, config, protocol.splits, seed)
+        probes, warned = models.run_probes(data, protocol.splits, reps, config, seed, cfg.progress)
+
+    # Choose honestly: on each split, the model with the best score inside its training crops.
+    selection, cnn_choice = choose(data, protocol.splits, cnn, probes)
 
     # Evaluate: every number in metrics.json; the saved models, the figures and the report.
     result = Result(synthetic=bool(data.synthetic))
-    weights, saved = models.saved_models(data, cnn, ae, ssl, config, seed)
+    weights, saved = models.saved_models(data, cnn, cnn_choice and cnn_choice.recommended, ae, ssl, config, seed)
     for name, model, meta in weights:
         result.weights(name, model, meta)
-    metrics = assemble_metrics(data, splits, cfg, cnn, ae, ssl, probes, warned, saved, timing, device)
+    metrics = assemble_metrics(data, protocol, cfg, cnn, ae, ssl, probes, warned, saved, timing, device, selection,
+                               cnn_choice)
     with _timed(metrics["timing"], "figures_s"):
-        figures = assignment_report.draw_figures(result, data, splits, cnn, ae, reps, metrics, config, seed)
+        figures = assignment_report.draw_figures(result, data, protocol.splits, cnn, ae, reps, metrics, config, seed)
     result.text("grid.toml", grid.to_toml(config))
     metrics["timing"]["total_s"] = time.perf_counter() - started
     result.metrics = metrics

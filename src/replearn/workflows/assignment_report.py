@@ -28,9 +28,45 @@ SYNTHETIC_BANNER = (
 )
 
 
-def fmt(mean: float, ci: float) -> str:
-    """``mean ± half-width`` with 3 decimals, as every table of the report shows it."""
+FEW_SPLITS = 3
+"""With this many splits or fewer, a 95% interval is too wide to rank models: the tables show the mean only."""
+
+
+def fmt(mean: float, ci: float, runs: int | None = None) -> str:
+    """``mean ± half-width`` with 3 decimals, as every table of the report shows it; with ``runs`` <=
+    :data:`FEW_SPLITS` splits, the mean and ``(few splits)``: no interval."""
+    if runs is not None and runs <= FEW_SPLITS:
+        return f"{mean:.3f} (few splits)"
     return f"{mean:.3f} ± {ci:.3f}"
+
+
+def stage_recall(recall: list[float]) -> str:
+    """Per-stage recall, e.g. ``0.91 / 0.70 / 0.65``."""
+    return " / ".join("-" if r != r else f"{r:.2f}" for r in recall)
+
+
+TERMS = [
+    "**Accuracy**: the share of held-out crops whose stage was predicted right. **Macro-F1**: the F1 score "
+    "(balance of precision and recall) of each stage, averaged with equal weight per stage, so a rare stage "
+    "counts as much as a common one. **Recall per stage**: the share of the crops of each stage that were "
+    "found (stage 0 / 1 / 2, from the confusion matrix summed over the splits).",
+    "**± (95% interval)**: the mean over the splits plus or minus the half-width of its 95% t-interval; "
+    "two models whose intervals overlap a lot are not shown to differ. The comparisons use a paired t-test "
+    "over the same splits, which is sharper than looking at overlaps.",
+    "**Probe** (simple classifier): a classical classifier (logistic regression, SVM, k-NN, small MLP) trained "
+    "on fixed codes of the crops (autoencoder codes, SimCLR features, PCA codes or raw pixels). **Baseline**: "
+    "a model that learns nothing from unlabelled crops; a learned model must beat the best one to be worth it.",
+    "**Grid names**: `cnn d4 w16 p0.25 +aug` is a CNN of 4 convolution blocks (d4), 16 filters in the first "
+    "(w16, doubling per block), dropout 0.25 (p0.25), trained with augmentation (+aug); `+sim2real widefield`: "
+    "first trained on generated crops of the built-in "
+    "generator's widefield preset (their stages come for free), then on the given crops. **TTA** (test-time "
+    "augmentation): every prediction averages the model's scores over the 8 turns and mirror images of the crop.",
+    "**Nested selection**: on each split, every model is also trained on three quarters of that split's "
+    "training crops and scored on the last quarter; the best of those inner scores chooses the model, and "
+    "the choice is then scored on the split's held-out crops, which took no part in choosing it. "
+    "**Out-of-fold**: in cross-validation every crop is predicted once per repeat, by a model that did not see it.",
+]
+"""Each term of the report, explained once."""
 
 
 EMBEDDING_HOW = {
@@ -61,6 +97,11 @@ def cnn_text(config: dict[str, Any], n_classes: int) -> str:
                 f"{n_classes} stages)")
     text = (f"{arch}, trained for {c['epochs']} epochs with {c['optimizer']} (learning rate {c['lr']:g}, schedule "
             f"{c['schedule']}, weight decay {c['weight_decay']:g}, batch {c['batch_size']}).")
+    presets = [v for v in c.get("pretrain", ["none"]) if v != "none"]
+    if presets:
+        text += (f" Sim-to-real rows (+sim2real <preset>) first train the same network for {c['pretrain_epochs']} "
+                 f"epochs on {c['pretrain_n']} SYNTHETIC crops of the {' / '.join(presets)} preset with their stages, "
+                 "then fine-tune all of it on the given crops.")
     if True not in c["augment"]:
         return text + " No augmentation ([cnn] augment = [false])."
     turns = {(True, True): "random flips and 90-degree rotations", (True, False): "random mirror flips",
@@ -74,7 +115,72 @@ def cnn_text(config: dict[str, Any], n_classes: int) -> str:
 
 
 def _row_metrics(r: dict[str, Any]) -> list[str]:
-    return [fmt(r["accuracy_mean"], r["accuracy_ci"]), fmt(r["macro_f1_mean"], r["macro_f1_ci"]), str(r["runs"])]
+    return [fmt(r["accuracy_mean"], r["accuracy_ci"], r["runs"]), fmt(r["macro_f1_mean"], r["macro_f1_ci"], r["runs"]),
+            str(r["runs"])]
+
+
+def _seen(models: dict[str, Any]) -> str:
+    """How many crops an encoder saw, e.g. "73 unlabelled crops + 2,000 SYNTHETIC generated ones (2,073 images)"."""
+    seen = next(iter(models.values())).get("seen") or {}
+    unl, gen = seen.get("unlabelled", 0), seen.get("generated", 0)
+    if not gen:
+        return f"the {unl:,} unlabelled crops"
+    return (f"{unl:,} unlabelled crops + {gen:,} SYNTHETIC crops from the built-in generator ({unl + gen:,} images; "
+            "few unlabelled crops were given, so generated ones were added)")
+
+
+def _flag(name: str, metrics: dict[str, Any]) -> str:
+    return " ⚠ not better than the majority class" if name in metrics["verdict"]["not_better_than_majority"] else ""
+
+
+def summary_items(metrics: dict[str, Any]) -> list[str]:
+    """The summary's bullets: the recommended model and why, the baselines, the rows at chance, the caveats."""
+    v, p = metrics["verdict"], metrics["protocol"]
+    sel, rec = v["selection"], v["recommended"]
+    n = len(sel["chosen"])
+    others = ", ".join(f"{k} ({c})" for k, c in sel["times_chosen"].items() if k != rec)
+    items = [
+        f"Recommended model: **{rec}**. Why: on each of the {n} splits every model was trained on that split's "
+        f"training crops only and the one with the best accuracy on a held-out part of them was chosen (nested "
+        f"selection); {rec} was chosen on {sel['times_chosen'][rec]} of {n} splits"
+        + (f" (also chosen: {others})" if others else "") + ". The accuracy of this choice on the crops it never "
+        f"saw is {fmt(sel['accuracy_mean'], sel['accuracy_ci'], sel['runs'])} (macro-F1 "
+        f"{fmt(sel['macro_f1_mean'], sel['macro_f1_ci'], sel['runs'])}; recall per stage "
+        f"{stage_recall(sel['recall'])}): the number to quote.",
+    ]
+    by_title = {c["title"]: c["sentence"] for c in metrics["comparisons"]}
+    base = v["best_baseline"]
+    if base:
+        b = metrics["probes"][base]
+        items.append(f"Best baseline: {base}, {fmt(b['accuracy_mean'], b['accuracy_ci'], b['runs'])}.")
+        if v["learned_beating_baseline"]:
+            items.append(f"Learned models that beat it (paired t-test over the splits, p < 0.05): "
+                         f"{', '.join(v['learned_beating_baseline'])}.")
+        else:
+            items.append(f"No learned model (a CNN, or a simple classifier on autoencoder, SimCLR or PCA codes) beats "
+                         f"the best baseline: {by_title.get('Best learned model vs best baseline', '')} With these "
+                         f"crops, {base} is as good as anything learned; more labelled crops may change that.")
+    fv = v.get("features_vs_pixels") or {}
+    if fv.get("features") and fv.get("pixels"):
+        f, r = metrics["probes"][fv["features"]], metrics["probes"][fv["pixels"]]
+        verdict = "beats" if fv["beats"] else "does not beat"
+        items.append(f"Representation learning: the best classifier on learned features, {fv['features']} "
+                     f"({f['accuracy_mean']:.3f}), {verdict} the same classifier on raw pixels ({r['accuracy_mean']:.3f}) "
+                     "in a paired t-test over the splits (p < 0.05 needed)"
+                     + ("." if fv["beats"] else ": on these crops the autoencoder and SimCLR codes add nothing "
+                        "over the pixels."))
+    flagged = v["not_better_than_majority"]
+    items.append(f"Always guessing the largest stage scores {p['chance_accuracy']:.3f}. "
+                 + (f"Not shown better than that (⚠ in the tables; a paired t-test over the splits, or with 3 "
+                    f"splits or fewer the mean): {', '.join(flagged)}." if flagged else
+                    "Every model is better than that (paired t-test over the splits)."))
+    if p["splits"] <= FEW_SPLITS:
+        items.append(f"Only {p['splits']} splits: the intervals are too wide to rank models; read the means as a hint.")
+    if metrics["synthetic"]:
+        items.append("These crops are SYNTHETIC: the numbers say nothing about real cells.")
+    if metrics["autoencoder"]["skipped"]:
+        items.append(f"Note: {metrics['autoencoder']['skipped']}.")
+    return items
 
 
 def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[str, str]) -> Report:
@@ -86,17 +192,9 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
 
     # ---------------------------------------------------------------- summary
     rep.heading("Summary")
-    items = []
-    for key, where, what in (("cnn", "cnn", "CNN"), ("probe", "probes", "simple classifier (on codes or a baseline)")):
-        name = metrics["best"][key]
-        if name:
-            r = metrics[where][name]
-            items.append(f"Best {what}: {name}, validation accuracy {fmt(r['accuracy_mean'], r['accuracy_ci'])} "
-                         f"(mean ± 95% CI over {r['runs']} splits), macro-F1 {fmt(r['macro_f1_mean'], r['macro_f1_ci'])}.")
-    items.append(f"Always predicting the largest class would score {p['chance_accuracy']:.3f}.")
-    if metrics["autoencoder"]["skipped"]:
-        items.append(f"Note: {metrics['autoencoder']['skipped']}.")
-    rep.bullets(items)
+    rep.bullets(summary_items(metrics))
+    rep.heading("How to read this report")
+    rep.bullets(TERMS)
 
     # ---------------------------------------------------------------- data
     rep.heading("Data")
@@ -113,14 +211,20 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     quick = " This was a --quick run (small data, few epochs): its numbers are a smoke test, not results." \
         if p["quick"] else ""
     rep.text(
-        f"Every model is trained on {p['n_train']} labelled crops and validated on {p['n_val']}, on the same "
-        f"{p['repeats']} seeded stratified splits (split seed {p['seed']}; training seed {p['seed']} + split number), "
-        "so every comparison is paired. A single validation set of this size gives roughly ±5% of noise on "
-        "accuracy, hence the repeats; tables give the mean and the 95% t-interval of the mean over the splits. "
-        "CNNs are scored after their last epoch (no best-epoch picking on the validation set). The best model of "
-        "each kind is picked on the same validation splits that score it, so its number is slightly optimistic; "
-        f"with {d['n_labelled']} labelled crops there is no separate test set." + quick
+        f"Why this protocol: {p['reason']}. {p['description'][0].upper() + p['description'][1:]}, about "
+        f"{p['n_train']} training and {p['n_val']} held-out crops each, split seed {p['seed']}; training seed "
+        f"{p['seed']} + split number. Every model, CNN, probe or baseline, is trained and scored on the same "
+        "splits, so every comparison is paired. Tables give the mean over the splits and its 95% t-interval "
+        "(the splits of a cross-validation share training crops, so the interval is somewhat optimistic). "
+        "CNNs are scored after their last epoch (no best-epoch picking on held-out crops). The recommended "
+        "model is chosen by nested selection (see above), so its accuracy is not flattered by the choice; the "
+        "'best' rows of the tables, picked on the same held-out crops that score them, are slightly optimistic."
+        + (f" Note: {p['note']}." if p["note"] else "") + quick
     )
+    if p["splits"] <= FEW_SPLITS:
+        rep.text(f"With only {p['splits']} splits a 95% interval is wider than the differences between models "
+                 "(often wider than 0-1), so the tables show means only: they cannot rank models. Use more "
+                 "repeats ([data] repeats or cv_repeats) for a ranking.")
 
     # ---------------------------------------------------------------- (a) CNN
     rep.heading("(a) CNN classifier on the labelled crops")
@@ -129,10 +233,16 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     for name, r in metrics["cnn"].items():
         prm = r["params"]
         arch = " ".join(prm["spec"]) if "spec" in prm else f"depth {prm['depth']}, width {prm['width']}, dropout {prm['dropout']:g}"
-        rows.append([name, arch, "yes" if prm["augment"] else "no", f"{r['n_params']:,}", *_row_metrics(r),
-                     f"{r['seconds']:.1f}"])
+        rows.append([name + _flag(name, metrics), arch, "yes" if prm["augment"] else "no", f"{r['n_params']:,}",
+                     *_row_metrics(r), stage_recall(r["recall"]), f"{r['seconds']:.1f}"])
     rep.table(["model", "architecture", "augmentation", "parameters", "accuracy", "macro-F1", "splits",
-               "train time (s)"], rows)
+               "recall per stage", "train time (s)"], rows)
+    saved = metrics["saved"]["cnn"]
+    if saved:
+        rep.text(f"The CNN that `replearn predict` uses is {saved['name']} (chosen among the CNNs by nested selection), "
+                 f"saved as an ensemble of its {len(saved['ensemble'])} models of the first splits (the fold "
+                 "ensemble): predict averages their class probabilities"
+                 + (" over the 8 symmetries of each crop." if config["cnn"]["tta"] else "."))
     if "cnn_curves" in figures:
         rep.figure(figures["cnn_curves"], "Training and validation accuracy per epoch (mean over the splits).")
     if "cnn_confusion" in figures:
@@ -149,8 +259,8 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
         rep.text(
             f"The lecture's convolutional autoencoder for {d['image_size'][0]}x{d['image_size'][1]} crops: encoder "
             f"blocks of convolutions ({blocks}) each ending in 2x2 max-pooling, a linear dense bottleneck "
-            f"(the code), and the mirror image as decoder ending in a sigmoid. Trained on the {d['n_unlabelled']} "
-            f"unlabelled crops for {a['epochs']} epochs ({a['loss']} loss, Adam, one-cycle learning rate "
+            f"(the code), and the mirror image as decoder ending in a sigmoid. Trained on {_seen(ae['models'])} "
+            f"for {a['epochs']} epochs ({a['loss']} loss, Adam, one-cycle learning rate "
             f"{a['lr']:g}, batch {a['batch_size']}); the {d['n_labelled']} labelled crops are its validation set."
         )
         rep.table(
@@ -173,8 +283,8 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
         rep.heading("(b+) Beyond the lecture: self-supervised pretraining (SimCLR) on the unlabelled crops")
         rep.text(
             f"A small CNN ({c['depth']} blocks of 3x3 convolution, ReLU, batch normalisation and 2x2 max-pooling, "
-            f"widths doubling from {c['width']}, global average pooling) is trained without labels on the "
-            f"{d['n_unlabelled']} unlabelled crops with the SimCLR objective: two random views of every crop (a "
+            f"widths doubling from {c['width']}, global average pooling) is trained without labels on "
+            f"{_seen(ssl['models'])} with the SimCLR objective: two random views of every crop (a "
             f"random symmetry of the square, a brightness change and a shift of up to {c['shift']} px) must be "
             f"recognised as the same crop among the other crops of the batch (NT-Xent loss, temperature "
             f"{c['temperature']:g}, batch {c['batch_size']}, projection head of {c['proj_dim']} outputs, dropped "
@@ -188,16 +298,27 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
                    for n, m in ssl["models"].items()])
 
     # ---------------------------------------------------------------- (c) probes
+    rep.heading("Baselines: what every learned model must beat")
+    rep.text("Nothing here learns from unlabelled crops: always the largest stage; logistic regression and a "
+             "linear SVM on the raw pixels; an RBF SVM on the raw pixels with the 8 turns and mirror images of "
+             "every training crop added as copies; an RBF SVM on HOG features (histograms of oriented gradients, "
+             "8x8-pixel cells, scikit-image). Same splits, test-time augmentation as every model.")
+    rep.table(["baseline", "representation", "accuracy", "macro-F1", "splits", "recall per stage"],
+              [[n + _flag(n, metrics), r["representation"], *_row_metrics(r), stage_recall(r["recall"])]
+               for n, r in metrics["probes"].items() if r["baseline"]])
+
     rep.heading("(c) Simple classifiers on the encoded crops")
     rep.text(
         "Each classifier standardises its inputs, then fits on the codes of the training crops of a split and is "
-        "scored on that split's validation crops: logistic regression, linear and RBF support vector machines, "
-        "k nearest neighbours and a small MLP (scikit-learn). Baselines on the same splits: the same classifiers "
+        "scored on that split's held-out crops, averaging its class scores over the codes of the 8 turns and "
+        "mirror images of each crop: logistic regression, linear and RBF support vector machines, "
+        "k nearest neighbours and a small MLP (scikit-learn). For comparison, the same classifiers "
         "on PCA codes of the same sizes (PCA fitted on the unlabelled crops, or on each split's training crops "
         "when there are none) and on the raw pixels."
     )
-    rows = [[n, r["representation"], *_row_metrics(r)] for n, r in metrics["probes"].items()]
-    rep.table(["classifier", "representation", "accuracy", "macro-F1", "splits"], rows)
+    rows = [[n + _flag(n, metrics), r["representation"], *_row_metrics(r), stage_recall(r["recall"])]
+            for n, r in metrics["probes"].items() if not r["baseline"]]
+    rep.table(["classifier", "representation", "accuracy", "macro-F1", "splits", "recall per stage"], rows)
     if metrics["probe_convergence_warnings"]:
         rep.text(f"{metrics['probe_convergence_warnings']} probe fits stopped at their iteration limit "
                  "before converging (scikit-learn ConvergenceWarning); their scores are those of the stopped fit.")
@@ -206,8 +327,10 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
 
     # ---------------------------------------------------------------- results
     rep.heading("Results: every model, best first")
-    rep.table(["model", "kind", "representation", "accuracy", "macro-F1", "splits"],
-              [[r["name"], r["kind"], r["representation"], *_row_metrics(r)] for r in metrics["results"]])
+    rep.table(["model", "kind", "representation", "accuracy", "macro-F1", "splits", "recall per stage",
+               "vs majority"],
+              [[r["name"], r["kind"], r["representation"], *_row_metrics(r), stage_recall(r["recall"]),
+                "⚠ not better" if r["not_better_than_majority"] else "better"] for r in metrics["results"]])
 
     rep.heading("Comparisons")
     rep.bullets([f"{c['title']}: {c['sentence']}" for c in metrics["comparisons"]] or ["No comparison possible."])
@@ -233,8 +356,8 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     saved = metrics["saved"]
     files = []
     if saved["cnn"]:
-        files.append(f"model.safetensors: the best CNN ({saved['cnn']['name']}), trained on split 0; "
-                     "use it with: replearn predict --model RUN_FOLDER CROPS")
+        files.append(f"model.safetensors (+ {len(saved['cnn']['ensemble']) - 1} model-fold*.safetensors): the CNN "
+                     f"{saved['cnn']['name']} as a fold ensemble; use it with: replearn predict --model RUN_FOLDER CROPS")
     files += [f"{f}: {n}" for n, f in saved["autoencoders"].items()]
     files += [f"{f}: the {n} encoder (features of the pooling layer)" for n, f in saved.get("ssl", {}).items()]
     files += ["metrics.json: every number of this report", "config.json, grid.toml: the resolved configuration"]
@@ -306,20 +429,22 @@ def draw_figures(result: Result, data: AssignmentData, splits: list[Split], cnn:
             panels[f"{name} codes (the 2-D code itself)"] = (m.codes, data.labels)
     panels[f"raw pixels, {label}"] = (embed_2d(method, pixels(data.labelled), seed=seed)[0], data.labels)
     add("embedding", "embedding_2d.png", figs.embeddings_figure(
-        panels, names, title=f"The {len(data.labels)} labelled crops in 2-D{tag}"))
+        panels, names, title=f"The {len(data.labels)} labelled crops in 2-D{tag}", ncols=2, fontsize=12))
     metrics["embedding"] = {"method": method, "panels": list(panels), "note": embedding_note(method)}
     return files
 
 
 def summary(metrics: dict[str, Any], out: Path | None) -> str:
     """The closing lines: the headline numbers and where the report is."""
-    lines = []
-    for key in ("cnn", "probe"):
-        name = metrics["best"][key]
-        if name:
-            r = (metrics["cnn"] if key == "cnn" else metrics["probes"])[name]
-            lines.append(f"best {key}: {name}: accuracy {r['accuracy_mean']:.3f} +- {r['accuracy_ci']:.3f} "
-                         f"(95% CI, {r['runs']} splits)")
+    v = metrics["verdict"]
+    sel = v["selection"]
+    lines = [f"recommended: {v['recommended']}: accuracy {sel['accuracy_mean']:.3f} +- {sel['accuracy_ci']:.3f} "
+             f"(nested selection, 95% CI, {sel['runs']} splits)"]
+    base = v["best_baseline"]
+    if base:
+        b = metrics["probes"][base]
+        beaten = "beaten by a learned model" if v["learned_beating_baseline"] else "not beaten by any learned model"
+        lines.append(f"best baseline: {base}: accuracy {b['accuracy_mean']:.3f} +- {b['accuracy_ci']:.3f} ({beaten})")
     syn = " -- made from SYNTHETIC data" if metrics["synthetic"] else ""
     lines.append(f"Report: {Path(out or '.') / 'report.html'}{syn}")
     return "\n".join(lines)

@@ -106,6 +106,7 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
     from replearn.encoders.loading import domain_check
     from replearn.utils.runtime import resolve_device
     from replearn.workflows._images import read_images
+    from replearn.workflows._predict_accuracy import accuracy_against_labels, accuracy_line
 
     path = output_path(Path(out))
     classifier = load_classifier(cfg.model)
@@ -120,6 +121,7 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
             f"{h}x{w} px crops; crop or pad them to {h}x{w}"
         )
     probs = classifier.probabilities(images, device, BATCH)
+    acc = accuracy_against_labels(cfg.images, cfg.key, items, probs)
     check = domain_check(classifier, images, device=device)
     names, meta = classifier.class_names, classifier.meta
     synthetic = bool(meta.get("synthetic", False))
@@ -130,12 +132,13 @@ def run(cfg: Config, out: Path = Path(DEFAULT_FILE)) -> Result:
     note = " (the model was trained on SYNTHETIC data)" if synthetic else ""
     note += " (the crops are SYNTHETIC)" if images_synthetic else ""
     result = Result(synthetic=synthetic or images_synthetic,
-                    summary=f"wrote {path}: {len(items)} crops; predicted {summary}{note}; {shift_line(check)}")
+                    summary=f"wrote {path}: {len(items)} crops; predicted {summary}{note}{accuracy_line(acc)}; "
+                            f"{shift_line(check)}")
     result.text(path, to_csv(items, probs, names, check))
     result.json(path.with_suffix(".json"), {
         "model": str(cfg.model), "images": str(cfg.images), "n_items": len(items),
         "class_names": names, "predicted_counts": counts.tolist(), "model_trained_on_synthetic_data": synthetic,
-        "images_synthetic": images_synthetic, "domain_shift": shift_json(check),
+        "images_synthetic": images_synthetic, "domain_shift": shift_json(check), "accuracy_against_labels": acc,
         "model_meta": {k: v for k, v in meta.items() if k != REFERENCE_KEY},
     })
     return result
