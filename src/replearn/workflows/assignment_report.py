@@ -195,6 +195,8 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     rep.bullets(summary_items(metrics))
     rep.heading("How to read this report")
     rep.bullets(TERMS)
+    rep.text("To explore the features interactively (each crop on hover, a selection saved as CSV), run "
+             "`replearn explore RUN --out RUN/explore.html` with this run's folder as RUN and open explore.html.")
 
     # ---------------------------------------------------------------- data
     rep.heading("Data")
