@@ -9,8 +9,8 @@ from replearn.encoders._inputs import ImageInputError, ImageInputTypeError
 from replearn.encoders.autoencoder_embedding import AutoEncoderEmbedding
 from replearn.encoders.cnn_classifier import CNNClassifier
 from replearn.encoders.contrastive_embedding import ContrastiveEmbedding
-from replearn.encoders.umap_embedding import UMAPEmbedding
 from replearn.encoders.loading import LoadedClassifier, LoadedEncoder, load_classifier, load_encoder, weights_file
+from replearn.encoders.umap_embedding import UMAPEmbedding
 
 __all__ = [
     "AutoEncoderEmbedding",
@@ -19,8 +19,8 @@ __all__ = [
     "ImageInputError",
     "ImageInputTypeError",
     "LoadedClassifier",
-    "UMAPEmbedding",
     "LoadedEncoder",
+    "UMAPEmbedding",
     "load_classifier",
     "load_encoder",
     "weights_file",
