@@ -10,6 +10,7 @@ from replearn.encoders.autoencoder_embedding import AutoEncoderEmbedding
 from replearn.encoders.cnn_classifier import CNNClassifier
 from replearn.encoders.contrastive_embedding import ContrastiveEmbedding
 from replearn.encoders.loading import LoadedClassifier, LoadedEncoder, load_classifier, load_encoder, weights_file
+from replearn.encoders.umap_embedding import UMAPEmbedding
 
 __all__ = [
     "AutoEncoderEmbedding",
@@ -19,6 +20,7 @@ __all__ = [
     "ImageInputTypeError",
     "LoadedClassifier",
     "LoadedEncoder",
+    "UMAPEmbedding",
     "load_classifier",
     "load_encoder",
     "weights_file",

@@ -2,6 +2,7 @@
 
 from replearn.models._registry import create_model, list_models, register_model
 from replearn.models.autoencoder import AutoEncoder
+from replearn.models.dense_autoencoder import DENSE_AE_HIDDEN, dense_autoencoder
 from replearn.models.freeze import freeze, keep_frozen_in_eval, unfreeze
 from replearn.models.lecture import (
     LECTURE_AE_BLOCKS,
@@ -18,6 +19,7 @@ from replearn.models.summary import count_params, summary
 
 __all__ = [
     "AutoEncoder",
+    "DENSE_AE_HIDDEN",
     "KERAS_BN_MOMENTUM",
     "LECTURE_AE_BLOCKS",
     "MINIVGG_SPEC",
@@ -27,6 +29,7 @@ __all__ = [
     "conv_autoencoder",
     "count_params",
     "create_model",
+    "dense_autoencoder",
     "freeze",
     "init_glorot",
     "keep_frozen_in_eval",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from replearn.data import seeded_subset, to_tensor
+from replearn.workflows._autoencoder_umap import method_name
 
 TRUST_NEIGHBOURS = 5
 TRUST_MAX_POINTS = 5000
@@ -61,9 +62,10 @@ def compare_methods(data: Any, est: Any, cfg: Any) -> tuple[list[dict], dict]:
     rows, panels = [], {}
     start = time.perf_counter()
     ae_ref, ae_q = est.transform(ref_s), est.transform(q_s)
-    rows.append(row("autoencoder (subset)", len(ri), len(qi), embedding_metrics(ae_ref, ref_ys, ae_q, q_ys, q_s, seed),
+    name = method_name(cfg)
+    rows.append(row(f"{name} (subset)", len(ri), len(qi), embedding_metrics(ae_ref, ref_ys, ae_q, q_ys, q_s, seed),
                     time.perf_counter() - start, "encoder trained above; codes of the same subset as t-SNE/ISOMAP"))
-    panels["autoencoder"] = (ae_q, q_ys)
+    panels[name] = (ae_q, q_ys)
     bar = tqdm(["pca", "tsne", "isomap"], desc="compare", unit="method", disable=not cfg.progress)
     for method in bar:
         bar.set_postfix_str(method)

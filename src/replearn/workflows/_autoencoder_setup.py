@@ -124,6 +124,10 @@ def estimator(cfg: Any, validation_data: Any = None) -> Any:
     from replearn.encoders import AutoEncoderEmbedding
     from replearn.train import bf16_enabled
     from replearn.utils.runtime import resolve_device
+    from replearn.workflows._autoencoder_umap import umap_estimator
+
+    if getattr(cfg, "objective", "recon") != "recon":
+        return umap_estimator(cfg)
 
     return AutoEncoderEmbedding(
         model=cfg.model, code_dim=cfg.code_dim, blocks=tuple(tuple(b) for b in cfg.blocks),

@@ -28,6 +28,7 @@ from replearn.evaluate import reconstruction_errors
 from replearn.utils.runtime import machine_summary
 from replearn.workflows import autoencoder_report
 from replearn.workflows._autoencoder_measure import TRUST_NOTE, compare_methods, embedding_metrics, row
+from replearn.workflows._autoencoder_umap import OBJECTIVES, check_objective, method_name, objective_note
 from replearn.workflows._autoencoder_setup import (QUICK_EVAL, QUICK_TRAIN, check_config, estimator,  # noqa: F401
                                                    parse_blocks, parse_widths, prepare_data, recipe)
 from replearn.workflows._run import MnistRunOptions, Result, bf16_option, option
@@ -38,6 +39,7 @@ EXAMPLES = """\
 examples:
   replearn autoencoder                          # MNIST, the default recipe, about 11 minutes on 2 cores
   replearn autoencoder --compare                # + PCA, t-SNE and ISOMAP on the same images
+  replearn autoencoder --objective umap --model dense_autoencoder --compare   # Parametric UMAP: neighbourhoods kept
   replearn autoencoder --dataset fashion --epochs 20
   replearn autoencoder --dataset data.npz       # the assignment's crops: trained on 'unlabelled'
   replearn autoencoder --loss mse --blocks 32/64,32/32,16 --code-dim 2
@@ -57,7 +59,9 @@ class Config(MnistRunOptions):
     from a sweep on full MNIST (docs/autoencoder.md); 40 epochs, the lecture's suggestion, fit the course's budget."""
 
     dataset: str = option("mnist", "'mnist', 'fashion' or a data.npz (labelled, labels, unlabelled)")
-    model: str = option("conv_autoencoder", "registered autoencoder builder")
+    objective: str = option("recon", "what trains the codes: the reconstruction loss, Parametric UMAP's neighbourhood "
+                            "loss (decoder on the side), or both", choices=OBJECTIVES)
+    model: str = option("conv_autoencoder", "registered autoencoder builder (dense_autoencoder: fast with --objective umap)")
     code_dim: int = option(2, "size of the code")
     blocks: list = option([[32], [32, 16], [16, 8]], "encoder conv widths: blocks split by '/', widths by ',' "
                           "(default: 32/32,16/16,8, the lecture's); the decoder mirrors them",
@@ -91,6 +95,7 @@ class Config(MnistRunOptions):
     compare: bool = option(False, "also embed with PCA, t-SNE and ISOMAP and compare")
 
     def check(self) -> None:
+        check_objective(self)
         check_config(self)  # numbers, widths, noise, the data set and the network, before any folder is made
 
 
@@ -120,8 +125,8 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
     ref_codes = est.transform(data.ref)
     query_codes = held_codes if data.query is data.held_out else est.transform(data.query)
     ae_metrics = embedding_metrics(ref_codes, data.ref_labels, query_codes, data.query_labels, data.query, cfg.seed)
-    rows = [row("autoencoder", len(data.ref), len(data.query), ae_metrics, train_seconds,
-                autoencoder_report.training_note(cfg, data.train_note))]
+    rows = [row(method_name(cfg), len(data.ref), len(data.query), ae_metrics, train_seconds,
+                autoencoder_report.training_note(cfg, data.train_note) + objective_note(cfg, est))]
     panels = None
     if cfg.compare:
         more, panels = compare_methods(data, est, cfg)

@@ -71,7 +71,8 @@ def add_outputs(result: Any, cfg: Any, data: Any, est: Any, codes: np.ndarray, o
         title=f"{data.title}: first {n} {data.held_out_name} images and their reconstructions")))
     figs.append(("autoencoder_curves.png", "reconstruction loss per epoch", figures.learning_curves(
         {"autoencoder": metrics["history"]}, metrics=[k for k in ("loss", "val_loss") if k in metrics["history"]],
-        title=f"{cfg.loss.upper()} reconstruction loss (val = {data.held_out_name} images)")))
+        title=f"{cfg.loss.upper()} reconstruction loss (val = {data.held_out_name} images)" if cfg.objective == "recon"
+        else f"training loss per image (objective {cfg.objective})")))
     if panels is not None:
         figs.append(("autoencoder_compare.png", "the same images, four 2-D embeddings", figures.embeddings_figure(
             panels, data.class_names, title=f"{data.title}: 2-D embeddings of the same {data.query_name} images")))

@@ -1,0 +1,61 @@
+"""``replearn autoencoder --objective``: what the codes are trained for, and the neighbourhood-preserving estimator.
+
+``recon``: the lecture's reconstruction loss alone (:class:`~replearn.encoders.AutoEncoderEmbedding`).
+``umap``: Parametric UMAP, the UMAP cross-entropy on the images' fuzzy neighbour graph
+(:class:`~replearn.encoders.UMAPEmbedding`); the decoder learns to invert the codes without shaping them.
+``recon+umap``: both losses shape the codes (Parametric UMAP with an autoencoder).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from replearn.errors import ReplearnError
+
+OBJECTIVES = ("recon", "umap", "recon+umap")
+METHOD_NAMES = {"recon": "autoencoder", "umap": "parametric UMAP", "recon+umap": "parametric UMAP + reconstruction"}
+"""The name of the trained model's row in the table, by objective."""
+RECON_WEIGHT = 1.0
+"""``recon+umap``: weight of the per-image reconstruction loss (mean per pixel) beside the UMAP loss per image."""
+N_NEIGHBORS = 15  # UMAP's default neighbourhood (the point itself included)
+
+
+def method_name(cfg: Any) -> str:
+    """The table's name for the model ``cfg`` trains."""
+    return METHOD_NAMES[getattr(cfg, "objective", "recon")]
+
+
+def check_objective(cfg: Any) -> None:
+    """Options that the neighbourhood objectives do not support fail in one line."""
+    if cfg.objective == "recon":
+        return
+    for flag, used in (("--noise", cfg.noise > 0), ("--layerwise", cfg.layerwise_epochs > 0)):
+        if used:
+            raise ReplearnError(f"--objective {cfg.objective}: {flag} is only for --objective recon")
+
+
+def umap_estimator(cfg: Any) -> Any:
+    """The :class:`~replearn.encoders.UMAPEmbedding` of ``cfg``'s recipe (objective ``umap`` or ``recon+umap``)."""
+    from replearn.encoders import UMAPEmbedding
+    from replearn.train import bf16_enabled
+    from replearn.utils.runtime import resolve_device
+
+    return UMAPEmbedding(
+        model=cfg.model, code_dim=cfg.code_dim, blocks=tuple(tuple(b) for b in cfg.blocks), hidden=tuple(cfg.hidden),
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
+        schedule=None if cfg.schedule == "none" else cfg.schedule, weight_decay=cfg.weight_decay, loss=cfg.loss,
+        n_neighbors=N_NEIGHBORS, recon_weight=RECON_WEIGHT if cfg.objective == "recon+umap" else 0.0,
+        bf16=bf16_enabled(cfg.bf16, resolve_device(cfg.device).type), channels_last=cfg.channels_last,
+        seed=cfg.seed, device=cfg.device, progress=cfg.progress,
+    )
+
+
+def objective_note(cfg: Any, est: Any) -> str:
+    """``"; UMAP objective ..."`` for the row's note, or ``""`` for ``recon``."""
+    if cfg.objective == "recon":
+        return ""
+    recon = (f"plus {RECON_WEIGHT:g} x {cfg.loss.upper()} reconstruction" if cfg.objective == "recon+umap"
+             else "decoder trained on the detached codes")
+    return (f"; UMAP cross-entropy on a {est.n_neighbors}-neighbour fuzzy graph ({est.graph_edges_:,} edges, "
+            f"built in {est.graph_seconds_:.0f} s, included in the time), {est.negative_rate} negatives per edge, "
+            f"{recon}")

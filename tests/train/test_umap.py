@@ -1,0 +1,82 @@
+"""The UMAP objective: its curve, its two loss terms, the edge sampler and training on known clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from replearn.errors import ReplearnError
+from replearn.evaluate import knn_accuracy
+from replearn.models import Network
+from replearn.train import TrainConfig, fit
+from replearn.train.neighbour_graph import neighbour_graph
+from replearn.train.umap import EdgeSampler, UMAPObjective, attraction, find_ab, repulsion, umap_loss
+
+
+def test_curve_parameters_match_umaps_defaults():
+    a, b = find_ab(0.1, 1.0)
+    assert a == pytest.approx(1.577, abs=0.02) and b == pytest.approx(0.895, abs=0.01)
+    with pytest.raises(ReplearnError, match="min_dist"):
+        find_ab(1.5, 1.0)
+
+
+def test_attraction_grows_and_repulsion_falls_with_distance():
+    d2 = torch.tensor([0.0, 0.1, 1.0, 10.0])
+    att, rep = attraction(d2, 1.577, 0.895), repulsion(d2, 1.577, 0.895)
+    assert (att.diff() > 0).all() and (rep.diff() < 0).all()
+    assert att[0] == pytest.approx(0, abs=1e-6) and rep[0] == pytest.approx(-np.log(1e-4), rel=1e-3)
+    # per edge: one attraction and the sum of its negatives' repulsions
+    head, tail, neg = torch.zeros(1, 2), torch.ones(1, 2), torch.full((1, 3, 2), 2.0)
+    expected = attraction(torch.tensor(2.0), 1.577, 0.895) + 3 * repulsion(torch.tensor(8.0), 1.577, 0.895)
+    assert umap_loss(head, tail, neg, 1.577, 0.895).item() == pytest.approx(expected.item())
+
+
+def test_gradients_are_finite_when_codes_coincide():
+    z = torch.zeros(4, 2, requires_grad=True)
+    umap_loss(z[:2], z[2:], z[None, :2].expand(2, 2, 2), 1.577, 0.895).sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_sampler_draws_neighbours_in_proportion_to_strength():
+    graph = sp.csr_matrix(np.array([[0, 0.9, 0.1], [0.9, 0, 0], [0.1, 0, 0]], dtype=np.float32))
+    sampler = EdgeSampler(graph)
+    tails = sampler.sample(torch.zeros(20000, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert set(tails.tolist()) == {1, 2} and (tails == 1).float().mean().item() == pytest.approx(0.9, abs=0.01)
+    assert (sampler.sample(torch.tensor([1, 2]), torch.Generator()) == 0).all()
+    with pytest.raises(ReplearnError, match="image 2 has no neighbour"):
+        EdgeSampler(sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32)))
+
+
+def test_loss_falls_and_codes_separate_known_clusters():
+    """SYNTHETIC: 4 clusters of 8x8 images; a small dense encoder trained only on their neighbour graph."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 60)
+    centres = rng.uniform(0, 1, size=(4, 1, 8, 8))
+    images = np.clip(centres[labels] + rng.normal(0, 0.15, size=(240, 1, 8, 8)), 0, 1).astype(np.float32)
+    graph = neighbour_graph(images, n_neighbors=10, pca_dims=None)
+    torch.manual_seed(0)
+    encoder = Network(["flatten", "dense 32", "relu", "dense 2 as features"], (1, 8, 8))
+    objective = UMAPObjective(encoder, torch.from_numpy(images), graph, seed=0)
+    index = torch.arange(240, dtype=torch.float32)[:, None]
+    config = TrainConfig(epochs=15, batch_size=48, lr=0.01, loss="model", device="cpu")
+    history = fit(objective, (index, torch.zeros(240)), None, config, progress=False)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    encoder.eval()
+    with torch.no_grad():
+        codes = encoder(torch.from_numpy(images)).numpy()
+    half = np.arange(240) % 2 == 0
+    assert knn_accuracy(codes[half], labels[half], codes[~half], labels[~half], k=5) >= 0.9  # chance: 0.25
+
+
+def test_objective_checks_its_arguments():
+    images, graph = torch.zeros(3, 1, 2, 2), sp.csr_matrix(np.ones((3, 3)) - np.eye(3))
+    encoder = Network(["flatten", "dense 2"], (1, 2, 2))
+    with pytest.raises(ReplearnError, match="graph of 4 vertices"):
+        UMAPObjective(encoder, images, sp.csr_matrix(np.ones((4, 4))))
+    with pytest.raises(ReplearnError, match="needs a decoder"):
+        UMAPObjective(encoder, images, graph, recon_weight=1.0)
+    with pytest.raises(ReplearnError, match="negative_rate"):
+        UMAPObjective(encoder, images, graph, negative_rate=0)

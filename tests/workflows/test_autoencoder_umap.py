@@ -1,0 +1,73 @@
+"""``replearn autoencoder --objective umap|recon+umap``: the new rows of ``--compare``, the saved model, bad options."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from replearn.cli import main
+from replearn.encoders import load_encoder
+from replearn.evaluate import knn_accuracy
+
+from tests.workflows.test_autoencoder import toy_npz
+
+
+@pytest.fixture(scope="module")
+def umap_run(tmp_path_factory):
+    """--objective umap --compare on the SYNTHETIC two-cluster npz, a small dense network."""
+    tmp = tmp_path_factory.mktemp("umap")
+    toy_npz(tmp / "toy.npz")
+    out = tmp / "run"
+    argv = ["autoencoder", "--dataset", str(tmp / "toy.npz"), "--objective", "umap", "--model", "dense_autoencoder",
+            "--hidden", "32", "--compare", "--epochs", "6", "--batch-size", "32", "--out", str(out), "--no-progress",
+            "--device", "cpu"]
+    return out, main(argv)
+
+
+def test_compare_has_the_new_rows(umap_run, capsys):
+    out, code = umap_run
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {r["method"]: r for r in metrics["methods"]}
+    assert set(rows) == {"parametric UMAP", "parametric UMAP (subset)", "PCA", "t-SNE", "ISOMAP"}
+    ours = rows["parametric UMAP"]
+    assert "UMAP cross-entropy" in ours["note"] and "edges" in ours["note"]
+    assert ours["knn5"] >= 0.9  # two well-separated clusters; chance 0.5
+    report = (out / "report.md").read_text()
+    assert "| parametric UMAP |" in report and "| parametric UMAP (subset) |" in report
+    assert metrics["config"]["objective"] == "umap"
+
+
+def test_saved_model_gives_the_reported_codes(umap_run):
+    out, _ = umap_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    encoder = load_encoder(out)
+    assert encoder.code_dim == 2 and json.loads((out / "model.json").read_text())["meta"]["synthetic"] is True
+    data = np.load(out.parent / "toy.npz", allow_pickle=False)
+    codes = encoder.codes(data["labelled"])
+    half = np.arange(len(codes)) % 4 < 2  # labels alternate 0, 1: both classes on each side
+    assert knn_accuracy(codes[half], data["labels"][half], codes[~half], data["labels"][~half], k=5) >= 0.9
+    assert metrics["reconstruction"]["mse"] < 0.1
+
+
+def test_recon_plus_umap_run_prints_its_row(tmp_path, capsys):
+    toy_npz(tmp_path / "toy.npz", n_labelled=40, n_unlabelled=64)
+    argv = ["autoencoder", "--dataset", str(tmp_path / "toy.npz"), "--objective", "recon+umap", "--model",
+            "dense_autoencoder", "--hidden", "16", "--epochs", "3", "--batch-size", "32", "--out",
+            str(tmp_path / "run"), "--no-progress", "--device", "cpu"]
+    assert main(argv) == 0
+    assert "| parametric UMAP + reconstruction |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--objective", "umap", "--noise", "0.3"], "--noise is only for --objective recon"),
+    (["--objective", "umap", "--layerwise", "2"], "--layerwise is only for --objective recon"),
+])
+def test_bad_objective_options_exit_2_with_one_line(tmp_path, capsys, options, message):
+    argv = ["autoencoder", "--quick", *options, "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
