@@ -88,3 +88,25 @@ def test_recon_weight_trains_the_decoder_with_the_codes():
 def test_bad_parameters_are_one_line_errors(bad, message):
     with pytest.raises(ReplearnError, match=message):
         UMAPEmbedding(**{**ARGS, **bad}).fit(toy_images()[0])
+
+
+def test_resumed_training_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    """The neighbour/negative generator is in the checkpoint: stopped after epoch 1 and resumed, the codes are
+    identical to an uninterrupted fit's (what `replearn autoencoder --objective umap --resume` relies on)."""
+    import torch
+
+    import replearn.encoders.umap_embedding as module
+    from replearn.train import load_checkpoint
+
+    images, _ = toy_images(80)
+    args = {**ARGS, "epochs": 3}
+    whole = UMAPEmbedding(**args).fit(images, checkpoint_dir=tmp_path / "a")
+    real_fit = module.fit
+    monkeypatch.setattr(module, "fit", lambda *a, **k: real_fit(*a, callbacks=[lambda epoch, logs: True], **k))
+    UMAPEmbedding(**args).fit(images, checkpoint_dir=tmp_path / "b")
+    state = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["model"]["_extra_state"].dtype == torch.uint8
+    monkeypatch.setattr(module, "fit", real_fit)
+    resumed = UMAPEmbedding(**args).fit(images, checkpoint_dir=tmp_path / "b", resume=True)
+    assert resumed.history_["loss"] == whole.history_["loss"]
+    assert np.array_equal(resumed.transform(images), whole.transform(images))

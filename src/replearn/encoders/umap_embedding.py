@@ -21,6 +21,7 @@ like any other (``save_model``, :func:`replearn.encoders.load_encoder`,
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Sequence
 
@@ -31,7 +32,7 @@ from replearn.encoders._inputs import ImageArray
 from replearn.encoders.autoencoder_embedding import AutoEncoderEmbedding
 from replearn.errors import ReplearnError
 from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder
-from replearn.train import TrainConfig, fit
+from replearn.train import TrainConfig, continues, fit
 from replearn.train.neighbour_graph import neighbour_graph
 from replearn.train.umap import UMAPObjective
 
@@ -102,9 +103,11 @@ class UMAPEmbedding(AutoEncoderEmbedding):
         if not float(self.recon_weight) >= 0:
             raise ReplearnError(f"UMAPEmbedding: recon_weight must be >= 0, got {self.recon_weight!r}")
 
-    def fit(self, X: ImageArray, y: Any = None) -> "UMAPEmbedding":
+    def fit(self, X: ImageArray, y: Any = None, checkpoint_dir: str | os.PathLike | None = None,
+            resume: bool = False) -> "UMAPEmbedding":
         """Build the neighbour graph of ``X`` (N, H, W), (N, 1, H, W) or rows (N, H*W) and train the encoder on it;
-        ``y`` is ignored."""
+        ``y`` is ignored. ``checkpoint_dir``/``resume``: as :meth:`AutoEncoderEmbedding.fit` (the graph is rebuilt,
+        deterministically, and training continues from the last epoch's checkpoint)."""
         self._check_params()
         for attr in ("input_shape_", "model_"):  # a refit starts from scratch
             self.__dict__.pop(attr, None)
@@ -136,7 +139,8 @@ class UMAPEmbedding(AutoEncoderEmbedding):
             channels_last=bool(self.channels_last), seed=int(self.seed), device=self.device,
         )
         index = torch.arange(len(x), dtype=torch.float32)[:, None]
-        history = fit(objective, (index, torch.zeros(len(x))), None, config, progress=bool(self.progress))
+        history = fit(objective, (index, torch.zeros(len(x))), None, config, progress=bool(self.progress),
+                      checkpoint_dir=checkpoint_dir, resume=continues(checkpoint_dir, resume))
         self.model_.to(memory_format=torch.contiguous_format).eval()
         self.history_ = {k: list(v) for k, v in history.history.items()}
         return self

@@ -137,6 +137,14 @@ class UMAPObjective(nn.Module):
         self.a, self.b = find_ab(min_dist)
         self.generator = torch.Generator().manual_seed(int(seed))
 
+    def get_extra_state(self) -> torch.Tensor:
+        """The neighbour/negative generator's state, saved in ``state_dict()`` so a resumed fit draws the same."""
+        return self.generator.get_state()
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        """Restore the generator from :meth:`get_extra_state`'s tensor."""
+        self.generator.set_state(state.cpu())
+
     def _pixels(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.images[idx.to(self.images.device)]
         return x.float() / 255.0 if x.dtype == torch.uint8 else x
