@@ -48,7 +48,8 @@ class SemiSupervisedClassifier(CNNClassifier):
         ratio: unlabelled images per labelled image in every step.
         unlabelled_weight: weight of the unlabelled loss.
         strength: 0..1, magnitude of the strong view.
-        views: ``"digits"``, ``"fashion"`` or ``"cells"`` (:func:`~replearn.train.semisup.fixmatch_views`).
+        views: ``"digits"``, ``"fashion"`` or ``"cells"`` (:func:`~replearn.train.semisup.fixmatch_views`),
+            or a pair ``(weak, strong)`` of ``f(x, generator) -> x`` callables.
         steps_per_epoch: steps of one epoch (the labelled images are repeated to fill it); None: about
             one pass over the unlabelled images.
         The other parameters are :class:`~replearn.encoders.CNNClassifier`'s.
@@ -87,17 +88,22 @@ class SemiSupervisedClassifier(CNNClassifier):
         name = type(self).__name__
         if self.unlabelled is None and self._needs_unlabelled():
             raise ReplearnError(f"{name}: unlabelled images are needed (unlabelled=None)")
-        if self.views not in VIEW_KINDS:
+        if isinstance(self.views, (tuple, list)):
+            if len(self.views) != 2 or not all(callable(v) for v in self.views):
+                raise ReplearnError(f"{name}: views must be a kind or a pair (weak, strong) of callables")
+        elif self.views not in VIEW_KINDS:
             raise ReplearnError(f"{name}: views {self.views!r} is not known; choose one of: {', '.join(VIEW_KINDS)}")
+        else:
+            fixmatch_views(self.views, self.strength)  # checks strength
         spe = self.steps_per_epoch
         if spe is not None and (isinstance(spe, bool) or int(spe) != spe or spe < 1):
             raise ReplearnError(f"{name}: steps_per_epoch must be an integer >= 1 or None, got {spe!r}")
-        fixmatch_views(self.views, self.strength)  # checks strength
         FixMatchObjective(torch.zeros(1, 1, 2, 2), None, None, self.threshold, self.ratio, self.unlabelled_weight)
 
     def _objective(self, shape: tuple[int, ...]) -> tuple[FixMatchObjective | None, Augment]:
         """The objective (None without unlabelled images) and the labelled batches' augmentation."""
-        weak, strong = fixmatch_views(self.views, float(self.strength))
+        views = self.views
+        weak, strong = tuple(views) if isinstance(views, (tuple, list)) else fixmatch_views(views, float(self.strength))
         augment = self.augment if self.augment is not None else weak
         if self.unlabelled is None:
             return None, augment

@@ -15,6 +15,7 @@ import importlib
 import pkgutil
 
 ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course"]
+ORDER += ["fewlabels"]  # issue 17
 
 
 def _discover() -> list:
