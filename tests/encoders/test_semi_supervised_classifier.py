@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import make_moons
+from sklearn.datasets import load_digits, make_moons
 from torch import nn
 
+from replearn.data.augment import gaussian_noise, random_shift
+from replearn.data.digit_augment import DigitAugment
+from replearn.data.draws import draw_labelled
 from replearn.encoders import FineTunedClassifier, SemiSupervisedClassifier, pretrained_encoder
 from replearn.errors import ReplearnError
 
@@ -32,16 +35,22 @@ def _moons(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_semi_supervised_beats_its_supervised_twin_where_unlabelled_data_carry_the_clusters():
-    x, y = _moons(600, 0)
-    xt, yt = _moons(400, 1)
-    labelled = np.concatenate([np.flatnonzero(y == c)[:3] for c in (0, 1)])  # 3 labels per moon
-    common = dict(network=_mlp(), epochs=12, batch_size=6, lr=1e-2, unlabelled=x, views=(_jitter(0.01), _jitter(0.04)),
-                  threshold=0.9, ratio=8, steps_per_epoch=25, device="cpu", seed=0)
-    semi = SemiSupervisedClassifier(**common).fit(x[labelled], y[labelled])
-    twin = SemiSupervisedClassifier(**common, unlabelled_weight=0.0).fit(x[labelled], y[labelled])
-    acc_semi, acc_twin = (semi.predict(xt) == yt).mean(), (twin.predict(xt) == yt).mean()
-    assert acc_semi > acc_twin + 0.05, (acc_semi, acc_twin)
-    assert acc_semi > 0.95
+    """scikit-learn's 8x8 digits (bundled, no download): 3 labels per class, the other ~1,400 training
+    images unlabelled. The twin is the same run with the unlabelled loss weighted 0."""
+    digits = load_digits()
+    x, y = (digits.images / 16.0).astype(np.float32)[:, None], digits.target
+    perm = np.random.default_rng(0).permutation(len(y))
+    test, train = perm[:400], perm[400:]
+    lab, unl = draw_labelled(y[train], 3, 0)
+    warp = DigitAugment(0.5, cutout=False)
+    views = (lambda t, g: random_shift(t, g, 1), lambda t, g: gaussian_noise(warp(t, g), g, 0.1))
+    common = dict(network_params={"depth": 2, "width": 8, "dropout": 0.0, "dense": 32}, epochs=8, batch_size=30,
+                  lr=1e-2, schedule="cosine", unlabelled=x[train[unl]], views=views, threshold=0.8, ratio=3,
+                  steps_per_epoch=50, device="cpu", seed=0)
+    semi = SemiSupervisedClassifier(**common).fit(x[train[lab]], y[train[lab]])
+    twin = SemiSupervisedClassifier(**common, unlabelled_weight=0.0).fit(x[train[lab]], y[train[lab]])
+    acc_semi, acc_twin = (semi.predict(x[test]) == y[test]).mean(), (twin.predict(x[test]) == y[test]).mean()
+    assert acc_semi > acc_twin + 0.05, (acc_semi, acc_twin)  # measured: 0.68 vs 0.59
 
 
 def test_contract_clone_refit_and_refusals():

@@ -18,6 +18,7 @@ TITLES = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "crops": "S. aureus crop
 VIEWS = {"mnist": "digits", "fashion": "fashion", "crops": "cells"}
 #: The built-in crops: labelled crops made (a quarter becomes the test set) and extra unlabelled crops.
 CROPS_LABELLED, CROPS_UNLABELLED, CROPS_TEST_FRACTION = 1600, 2400, 0.25
+QUICK_CROPS = 400, 400  # --quick: fewer built-in crops
 
 
 @dataclass
@@ -50,7 +51,7 @@ class FewLabelData:
 
 
 def load(name: str, data_dir: str | None, data_file: str | None, train_size: int, test_size: int,
-         seed: int, progress: bool) -> FewLabelData:
+         seed: int, progress: bool, quick: bool = False) -> FewLabelData:
     """MNIST / Fashion-MNIST (train and test splits) or the crops (built-in SYNTHETIC, or ``--data``)."""
     if name in ("mnist", "fashion"):
         x, y = load_tensors(name, "train", data_dir, train_size or None, seed, progress)
@@ -59,7 +60,7 @@ def load(name: str, data_dir: str | None, data_file: str | None, train_size: int
     if name != "crops":
         raise ReplearnError(f"--dataset {name!r} is not known; choose one of: {', '.join(DATASETS)}")
     if data_file is None:
-        data = synthetic_aureus(CROPS_LABELLED, CROPS_UNLABELLED, seed=seed)
+        data = synthetic_aureus(*(QUICK_CROPS if quick else (CROPS_LABELLED, CROPS_UNLABELLED)), seed=seed)
     else:
         data = load_assignment(data_file)
     train_idx, test_idx = stratified_split(data.labels, CROPS_TEST_FRACTION, seed=seed)

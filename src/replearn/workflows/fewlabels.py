@@ -29,7 +29,7 @@ from replearn.workflows._fewlabels_methods import METHODS, OTHER, Pretrained, tr
 from replearn.workflows._run import MnistRunOptions, Result, check_at_least, option
 
 COMMAND = "fewlabels"
-HELP = "accuracy vs labels per class (1..all) with 95% CI bands: supervised, self-supervised, semi-supervised"
+HELP = "accuracy vs labels per class (1..all) with confidence bands: supervised, self-supervised, semi-supervised"
 EXAMPLES = """\
 examples:
   replearn fewlabels                                  # MNIST, the default methods, 5 draws (see docs/fewlabels.md)
@@ -113,7 +113,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     """Every method on every draw of every label count; the curve, the tables and the report."""
     # Prepare the data: the test set is never trained on; the draws are fixed by (seed, draw).
     device = str(resolve_device(cfg.device))
-    data = load(cfg.dataset, cfg.data_dir, cfg.data_file, cfg.train_size, cfg.test_size, cfg.seed, cfg.progress)
+    data = load(cfg.dataset, cfg.data_dir, cfg.data_file, cfg.train_size, cfg.test_size, cfg.seed, cfg.progress,
+                cfg.quick)
     counts = [k for k in cfg.label_counts() if k is None or k <= data.smallest_class()]
     if not counts:
         raise ReplearnError(f"--labels {cfg.labels}: every count exceeds the smallest class ({data.smallest_class()} images)")
