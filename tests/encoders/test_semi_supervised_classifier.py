@@ -82,3 +82,15 @@ def test_fine_tuning_keeps_the_pretrained_encoder_at_rate_zero_and_moves_it_othe
         FineTunedClassifier().fit(x, y)
     with pytest.raises(ReplearnError, match="not a fitted encoder"):
         pretrained_encoder(object())
+
+
+def test_fine_tuning_is_semi_supervised_on_top_when_given_unlabelled_images():
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(2, 8), nn.ReLU())
+    x, y = _moons(80, 0)
+    common = dict(encoder=encoder, epochs=2, batch_size=4, lr=1e-2, views=(_jitter(0.0), _jitter(0.05)),
+                  unlabelled=x, threshold=0.0, ratio=2, steps_per_epoch=5, device="cpu")
+    semi = FineTunedClassifier(**common).fit(x[:8], y[:8])
+    twin = FineTunedClassifier(**common, unlabelled_weight=0.0).fit(x[:8], y[:8])
+    assert not np.allclose(semi.predict_proba(x), twin.predict_proba(x))
+    assert len(semi.history_["loss"]) == 2

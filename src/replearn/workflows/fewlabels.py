@@ -40,7 +40,7 @@ examples:
   replearn fewlabels --methods cnn,cnn_aug,layerwise,ae_lr,simclr_lr,simclr_ft,semisup,transfer
 """
 CONFIG_FILE = True
-DEFAULT_METHODS = "cnn,cnn_aug,simclr_lr,semisup"
+DEFAULT_METHODS = "cnn,cnn_aug,semisup"  # what fits the 60-minute budget on 2 cores (docs/fewlabels.md)
 
 
 def _labels(text: str) -> list:
@@ -69,10 +69,10 @@ class Config(MnistRunOptions):
     draws: int = option(5, "draws of the labelled set per label count (different images and training seeds)")
     methods: str = option(DEFAULT_METHODS, f"comma-separated, from: {', '.join(METHODS)}")
     steps: int = option(600, "training steps of each supervised / fine-tuning run")
-    semisup_steps: int = option(600, "training steps of each semi-supervised run")
-    batch_size: int = option(64, "labelled images per step")
+    semisup_steps: int = option(300, "training steps of each semi-supervised run")
+    batch_size: int = option(32, "labelled images per step")
     lr: float = option(3e-3, "peak learning rate (Adam, cosine schedule)")
-    width: int = option(32, "filters of the first conv block of every CNN (doubling over 3 blocks)")
+    width: int = option(16, "filters of the first conv block of every CNN (doubling over 3 blocks)")
     threshold: float = option(0.95, "semi-supervised: confidence a pseudo-label needs")
     ratio: int = option(7, "semi-supervised: unlabelled images per labelled image in a step")
     strength: float = option(1.0, "strength of the strong augmentation, 0..1")
