@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--labels", default="4")
     parser.add_argument("--draws", type=int, default=1)
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--data-dir", default=str(HERE.parents[1] / "shared" / "datasets"))
+    parser.add_argument("--data-dir", default=None, help="folder with mnist/ and fashion-mnist/ (default: replearn's)")
     parser.add_argument("--extra", action="append", default=[], help="more fewlabels flags, e.g. --extra=--ratio=3")
     args = parser.parse_args()
     from replearn.cli import main as replearn_main
@@ -37,8 +37,9 @@ def main() -> int:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(tempfile.mkdtemp(prefix="fewlabels-bench-")) / "run"  # the run folder is not kept in the repo
-    argv = ["fewlabels", "--dataset", args.dataset, "--data-dir", args.data_dir, "--labels", args.labels,
-            "--draws", str(args.draws), "--methods", args.method, "--out", str(out), "--no-progress", *args.extra]
+    argv = ["fewlabels", "--dataset", args.dataset, "--labels", args.labels, "--draws", str(args.draws),
+            "--methods", args.method, "--out", str(out), "--no-progress", *args.extra]
+    argv += ["--data-dir", args.data_dir] if args.data_dir else []
     load_before, wall, cpu = os.getloadavg(), time.perf_counter(), time.process_time()
     code = replearn_main(argv)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

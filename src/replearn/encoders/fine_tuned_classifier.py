@@ -35,7 +35,7 @@ from replearn.utils.runtime import seed_everything
 
 
 def pretrained_encoder(estimator: Any) -> nn.Module:
-    """The encoder module of a fitted ``ContrastiveEmbedding`` (``encoder_``) or ``AutoEncoderEmbedding`` (``model_.encoder``)."""
+    """The encoder of a fitted ``ContrastiveEmbedding`` (``encoder_``) or ``AutoEncoderEmbedding`` (``model_.encoder``)."""
     if hasattr(estimator, "encoder_"):
         return estimator.encoder_
     model = getattr(estimator, "model_", None)
@@ -46,7 +46,10 @@ def pretrained_encoder(estimator: Any) -> nn.Module:
 
 
 class EncoderHead(nn.Module):
-    """``head(encoder(x))``: images (N, C, H, W) -> features (N, D) -> logits (N, K); parameters ``encoder.*``, ``head.*``."""
+    """``head(encoder(x))``: images (N, C, H, W) -> features (N, D) -> logits (N, K).
+
+    Its parameters are named ``encoder.*`` and ``head.*`` (what discriminative rates select).
+    """
 
     def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
         super().__init__()

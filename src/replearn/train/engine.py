@@ -196,7 +196,8 @@ def _make_scheduler(
     if config.schedule == "onecycle":
         pct = config.warmup_epochs / config.epochs if config.warmup_epochs > 0 else 0.3
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total, pct_start=pct, cycle_momentum=False
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total, pct_start=pct,
+            cycle_momentum=False,
         )
     if config.schedule == "cosine":
 
@@ -421,7 +422,8 @@ def fit(
     if objective is not None and dinfo is not None:
         raise ReplearnError("fit: an objective does not train distributed; pass distributed=False")
     if objective is not None and not callable(objective):
-        raise ReplearnError(f"fit: objective must be callable f(model, x, y, generator), got {type(objective).__name__}")
+        raise ReplearnError(f"fit: objective must be callable f(model, x, y, generator), "
+                            f"got {type(objective).__name__}")
 
     device = resolve_device(config.device)
     if dinfo is not None:

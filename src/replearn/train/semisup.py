@@ -70,7 +70,7 @@ def _strong_cells(strength: float) -> Augment:
 
 
 def fixmatch_views(kind: str, strength: float = 1.0) -> tuple[Augment, Augment]:
-    """The (weak, strong) augmentations for ``kind`` in :data:`VIEW_KINDS`; ``strength`` in [0, 1] scales the strong one.
+    """The (weak, strong) augmentations for ``kind`` in :data:`VIEW_KINDS`; ``strength`` (0..1) scales the strong one.
 
     ``digits``: weak = shifts of up to 2 px; strong = :class:`~replearn.data.digit_augment.DigitAugment`
     (affine, elastic, intensity, cut-out). ``fashion``: the same plus left-right flips.

@@ -21,6 +21,20 @@ CROPS_LABELLED, CROPS_UNLABELLED, CROPS_TEST_FRACTION = 1600, 2400, 0.25
 QUICK_CROPS = 400, 400  # --quick: fewer built-in crops
 
 
+def parse_labels(text: str) -> list[int | None]:
+    """``"1,4,all"`` -> ``[1, 4, None]`` (None: every training label)."""
+    out: list[int | None] = []
+    for word in str(text).split(","):
+        word = word.strip()
+        if word == "all":
+            out.append(None)
+        elif word.isdigit() and int(word) >= 1:
+            out.append(int(word))
+        else:
+            raise ReplearnError(f"--labels {text!r}: expected counts per class >= 1 or 'all', like 1,4,10,all")
+    return out
+
+
 @dataclass
 class FewLabelData:
     """Train images (N, C, H, W) + labels (N,), extra unlabelled images (M, C, H, W), test images + labels."""

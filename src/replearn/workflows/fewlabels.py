@@ -24,7 +24,7 @@ from tqdm import tqdm
 from replearn.errors import ReplearnError
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fewlabels_report
-from replearn.workflows._fewlabels_data import DATASETS, load
+from replearn.workflows._fewlabels_data import DATASETS, load, parse_labels
 from replearn.workflows._fewlabels_methods import METHODS, OTHER, Pretrained, train_and_predict
 from replearn.workflows._run import MnistRunOptions, Result, check_at_least, option
 
@@ -41,20 +41,6 @@ examples:
 """
 CONFIG_FILE = True
 DEFAULT_METHODS = "cnn,cnn_aug,semisup"  # what fits the 60-minute budget on 2 cores (docs/fewlabels.md)
-
-
-def _labels(text: str) -> list:
-    """``"1,4,all"`` -> ``[1, 4, None]`` (None: every training label)."""
-    out = []
-    for word in str(text).split(","):
-        word = word.strip()
-        if word == "all":
-            out.append(None)
-        elif word.isdigit() and int(word) >= 1:
-            out.append(int(word))
-        else:
-            raise ReplearnError(f"--labels {text!r}: expected counts per class >= 1 or 'all', like 1,4,10,all")
-    return out
 
 
 # ----------------------------------------------------------------------------- Setup
@@ -88,12 +74,13 @@ class Config(MnistRunOptions):
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 <= self.strength <= 1.0:
             raise ReplearnError(f"--threshold and --strength must be in [0, 1], got {self.threshold}, {self.strength}")
         if self.data_file is not None and self.dataset != "crops":
-            raise ReplearnError(f"--data is the crops' data.npz; it needs --dataset crops, got --dataset {self.dataset}")
+            raise ReplearnError(f"--data is the crops' data.npz; it needs --dataset crops, "
+                                f"got --dataset {self.dataset}")
         if "transfer" in self.method_list() and self.dataset not in OTHER:
             raise ReplearnError("--methods transfer: the crops have no other data set to transfer from; drop it")
 
     def label_counts(self) -> list:
-        return _labels(self.labels)
+        return parse_labels(self.labels)
 
     def method_list(self) -> list[str]:
         names = [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -117,7 +104,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
                 cfg.quick)
     counts = [k for k in cfg.label_counts() if k is None or k <= data.smallest_class()]
     if not counts:
-        raise ReplearnError(f"--labels {cfg.labels}: every count exceeds the smallest class ({data.smallest_class()} images)")
+        raise ReplearnError(f"--labels {cfg.labels}: every count exceeds the smallest class "
+                            f"({data.smallest_class()} images)")
     print(f"Data: {data.title} from {data.source}: train {tuple(data.x.shape)} (+ {len(data.extra)} unlabelled), "
           f"test {tuple(data.x_test.shape)}; labels per class {['all' if k is None else k for k in counts]}")
 
@@ -142,7 +130,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
     # Evaluate: means, 95% CIs, the figure, the tables.
     result = Result(synthetic=data.synthetic)
     result.metrics = {"workflow": COMMAND, "dataset": data.name, "title": data.title, "source": data.source,
-                      "synthetic": data.synthetic, "n_train": int(len(data.y)), "n_extra_unlabelled": int(len(data.extra)),
+                      "synthetic": data.synthetic, "n_train": int(len(data.y)),
+                      "n_extra_unlabelled": int(len(data.extra)),
                       "n_test": int(len(data.y_test)), "records": records, "pretraining_seconds": pre.seconds,
                       "summary": fewlabels_report.summarise(records), "machine": machine_info()}
     fewlabels_report.add_outputs(result, cfg, data)

@@ -75,8 +75,9 @@ def add_outputs(result: Any, cfg: Any, data: Any) -> None:
             f"class (stratified, the same for every method); the unlabelled pool is the rest of the training set. "
             f"Steps per run: {cfg.steps} (supervised / fine-tuning), {cfg.semisup_steps} (semi-supervised, threshold "
             f"{cfg.threshold}, ratio {cfg.ratio}, strength {cfg.strength}); batch {cfg.batch_size}; lr {cfg.lr}. "
-            f"Pretraining (once, no labels): " + (", ".join(f"{k} {v:.0f} s" for k, v in m["pretraining_seconds"].items())
-                                                  or "none") + ". Times are wall-clock on this machine.")
+            "Pretraining (once, no labels): "
+            + (", ".join(f"{k} {v:.0f} s" for k, v in m["pretraining_seconds"].items()) or "none")
+            + ". Times are wall-clock on this machine.")
     table = "| " + " | ".join(HEADERS) + " |\n|" + "---|" * len(HEADERS) + "\n"
     table += "".join("| " + " | ".join(r) + " |\n" for r in rows(summary))
     result.figure("fewlabels.png", figure(summary, title))
