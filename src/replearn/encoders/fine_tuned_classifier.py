@@ -83,7 +83,7 @@ class FineTunedClassifier(SemiSupervisedClassifier):
                  classes: Sequence[Any] | None = None, device: str = "auto", progress: bool = False,
                  batch_size_predict: int = 256, image_shape: Sequence[int] | None = None,
                  unlabelled: ImageArray | None = None, threshold: float = 0.95, ratio: int = 7,
-                 unlabelled_weight: float = 1.0, strength: float = 1.0, views: str = "digits",
+                 unlabelled_weight: float = 1.0, strength: float = 1.0, views: str | tuple = "digits",
                  steps_per_epoch: int | None = None, encoder: nn.Module | None = None,
                  encoder_lr_scale: float = 0.1, head_hidden: int = 0, head_dropout: float = 0.0) -> None:
         kw = dict(locals())

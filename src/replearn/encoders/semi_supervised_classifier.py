@@ -24,14 +24,13 @@ import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from replearn.encoders.cnn_classifier import Augment, CNNClassifier, LabelledSet
 from replearn.encoders._inputs import ImageArray, ImageInputError, normalise_image_shape
 from replearn.errors import ReplearnError
 from replearn.train import History, fit
-from replearn.train.semisup import VIEW_KINDS, FixMatchObjective, fixmatch_views
+from replearn.train.semisup import VIEW_KINDS, FixMatchObjective, check_fixmatch_settings, fixmatch_views
 
 #: CNNClassifier's parameters, in its order (the subclasses list them again: scikit-learn reads ``__init__``).
 _CNN_PARAMS = ("network", "network_params", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
@@ -65,7 +64,7 @@ class SemiSupervisedClassifier(CNNClassifier):
                  classes: Sequence[Any] | None = None, device: str = "auto", progress: bool = False,
                  batch_size_predict: int = 256, image_shape: Sequence[int] | None = None,
                  unlabelled: ImageArray | None = None, threshold: float = 0.95, ratio: int = 7,
-                 unlabelled_weight: float = 1.0, strength: float = 1.0, views: str = "digits",
+                 unlabelled_weight: float = 1.0, strength: float = 1.0, views: str | tuple = "digits",
                  steps_per_epoch: int | None = None) -> None:
         kw = dict(locals())
         super().__init__(**{k: kw[k] for k in _CNN_PARAMS})
@@ -98,7 +97,7 @@ class SemiSupervisedClassifier(CNNClassifier):
         spe = self.steps_per_epoch
         if spe is not None and (isinstance(spe, bool) or int(spe) != spe or spe < 1):
             raise ReplearnError(f"{name}: steps_per_epoch must be an integer >= 1 or None, got {spe!r}")
-        FixMatchObjective(torch.zeros(1, 1, 2, 2), None, None, self.threshold, self.ratio, self.unlabelled_weight)
+        check_fixmatch_settings(self.threshold, self.ratio, self.unlabelled_weight)
 
     def _objective(self, shape: tuple[int, ...]) -> tuple[FixMatchObjective | None, Augment]:
         """The objective (None without unlabelled images) and the labelled batches' augmentation."""

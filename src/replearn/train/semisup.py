@@ -98,6 +98,16 @@ def fixmatch_views(kind: str, strength: float = 1.0) -> tuple[Augment, Augment]:
     return weak, strong
 
 
+def check_fixmatch_settings(threshold: float, ratio: int, weight: float) -> None:
+    """Raise one line for a confidence threshold outside [0, 1], a ratio below 1 or a negative weight."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ReplearnError(f"FixMatch: threshold must be in [0, 1], got {threshold!r}")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or int(ratio) != ratio or ratio < 1:
+        raise ReplearnError(f"FixMatch: ratio must be an integer >= 1, got {ratio!r}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ReplearnError(f"FixMatch: weight must be >= 0, got {weight!r}")
+
+
 class FixMatchObjective:
     """A training step on a labelled batch plus ``ratio`` times as many unlabelled images.
 
@@ -119,12 +129,7 @@ class FixMatchObjective:
         if not isinstance(unlabelled, torch.Tensor) or unlabelled.dim() != 4 or unlabelled.shape[0] < 1:
             shape = tuple(unlabelled.shape) if isinstance(unlabelled, torch.Tensor) else type(unlabelled).__name__
             raise ReplearnError(f"FixMatch: unlabelled must be images (M, C, H, W) with M >= 1, got {shape}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ReplearnError(f"FixMatch: threshold must be in [0, 1], got {threshold}")
-        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:
-            raise ReplearnError(f"FixMatch: ratio must be an integer >= 1, got {ratio!r}")
-        if not weight >= 0:
-            raise ReplearnError(f"FixMatch: weight must be >= 0, got {weight}")
+        check_fixmatch_settings(threshold, ratio, weight)
         self.unlabelled = unlabelled
         self.weak, self.strong = weak, strong
         self.threshold, self.ratio, self.weight = float(threshold), int(ratio), float(weight)
