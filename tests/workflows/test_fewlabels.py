@@ -59,3 +59,13 @@ def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test
     pool = {tuple(v.flatten().tolist()) for v in unl_a}
     assert not pool & {tuple(v.flatten().tolist()) for v in x[a]}
     assert not pool & {tuple(v.flatten().tolist()) for v in data.x_test}
+
+
+def test_every_run_gets_the_step_budget_whatever_the_label_count():
+    from replearn.workflows._fewlabels_methods import cnn_epochs, repeated_epochs
+
+    assert cnn_epochs(40, 600, 32) == 300  # 2 steps per epoch
+    assert cnn_epochs(19200, 600, 32) == 1  # more labels than the budget: a seeded subset of 600 batches
+    assert repeated_epochs(40, 600, 32) == (10, 60)  # the 40 images repeated 48 times: 60 steps per epoch
+    assert repeated_epochs(19200, 600, 32) == (1, 1)  # one pass of 600 steps
+    assert repeated_epochs(2000, 600, 32) == (10, 1)  # 63 steps per epoch, no repetition

@@ -12,6 +12,7 @@ import torch
 
 from replearn.encoders import (AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding, FineTunedClassifier,
                                SemiSupervisedClassifier, pretrained_encoder)
+from replearn.data import seeded_subset
 from replearn.evaluate.probes import create_probe
 from replearn.train.semisup import fixmatch_views
 from replearn.workflows._fewlabels_data import VIEWS, FewLabelData, load
@@ -31,8 +32,13 @@ def _network(cfg: Any) -> dict[str, Any]:
     return {"depth": 3, "width": cfg.width, "dropout": 0.0, "dense": 128}
 
 
-def _epochs(n: int, steps: int, batch: int) -> tuple[int, int]:
-    """(epochs, steps_per_epoch) that train about ``steps`` steps on ``n`` labelled images."""
+def cnn_epochs(n: int, steps: int, batch: int) -> int:
+    """Epochs of a ``CNNClassifier`` (one epoch: ceil(n / batch) steps) that make about ``steps`` steps."""
+    return max(1, round(steps / math.ceil(n / batch)))
+
+
+def repeated_epochs(n: int, steps: int, batch: int) -> tuple[int, int]:
+    """(epochs, steps_per_epoch) of an estimator that repeats a short labelled set: about ``steps`` steps."""
     natural = math.ceil(n / batch)
     per_epoch = math.ceil(steps / FINE_TUNE_EPOCHS)
     if natural >= per_epoch:
@@ -78,7 +84,7 @@ class Pretrained:
 
         def build() -> torch.nn.Module:
             o = load(other, c.data_dir, None, 0, 0, c.seed, c.progress)
-            epochs, _ = _epochs(len(o.y), c.steps * 4, c.batch_size)
+            epochs = cnn_epochs(len(o.y), c.steps * 4, c.batch_size)
             clf = CNNClassifier(network_params=_network(c), epochs=epochs, batch_size=c.batch_size, lr=3e-3,
                                 schedule="cosine", seed=c.seed, device=self.device, progress=c.progress)
             return clf.fit(o.x, o.y).model_.truncate("features")
@@ -91,10 +97,14 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
     """Test-set predictions (N_test,) of ``method`` trained on ``data.x[labelled]`` (+ ``unlabelled``)."""
     x, y = data.x[torch.from_numpy(labelled)], data.y[torch.from_numpy(labelled)]
     kind, classes = VIEWS[data.name], list(range(data.n_classes))
+    steps = cfg.semisup_steps if method == "semisup" else cfg.steps
+    if method not in ("ae_lr", "simclr_lr") and len(y) > steps * cfg.batch_size:
+        keep = torch.from_numpy(seeded_subset(len(y), steps * cfg.batch_size, seed))  # the budget's batches
+        x, y = x[keep], y[keep]
     common = dict(batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine", seed=seed, classes=classes,
                   device=device, progress=False)
     if method in ("cnn", "cnn_aug"):
-        epochs, _ = _epochs(len(y), cfg.steps, cfg.batch_size)
+        epochs = cnn_epochs(len(y), cfg.steps, cfg.batch_size)
         augment = fixmatch_views(kind, cfg.strength)[1] if method == "cnn_aug" else None
         clf = CNNClassifier(network_params=_network(cfg), epochs=epochs, augment=augment, **common)
     elif method in ("ae_lr", "simclr_lr"):
@@ -102,14 +112,14 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         probe = create_probe("logreg", seed=seed).fit(encoder.transform(x), y.numpy())
         return probe.predict(encoder.transform(data.x_test))
     elif method == "semisup":
-        epochs, per_epoch = _epochs(len(y), cfg.semisup_steps, cfg.batch_size)
+        epochs, per_epoch = repeated_epochs(len(y), cfg.semisup_steps, cfg.batch_size)
         clf = SemiSupervisedClassifier(network_params=_network(cfg), epochs=epochs, steps_per_epoch=per_epoch,
                                        unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio,
                                        strength=cfg.strength, views=kind, **common)
     else:
         encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()),
                    "simclr_ft": lambda: pretrained_encoder(pre.simclr()), "transfer": pre.transfer_base}[method]()
-        epochs, per_epoch = _epochs(len(y), cfg.steps, cfg.batch_size)
+        epochs, per_epoch = repeated_epochs(len(y), cfg.steps, cfg.batch_size)
         clf = FineTunedClassifier(encoder=encoder, encoder_lr_scale=cfg.encoder_lr_scale, head_hidden=128,
                                   epochs=epochs, steps_per_epoch=per_epoch, views=kind, **common)
     return clf.fit(x, y).predict(data.x_test)
