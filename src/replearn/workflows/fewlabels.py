@@ -55,7 +55,7 @@ class Config(MnistRunOptions):
     draws: int = option(5, "draws of the labelled set per label count (different images and training seeds)")
     methods: str = option(DEFAULT_METHODS, f"comma-separated, from: {', '.join(METHODS)}")
     steps: int = option(600, "training steps of each supervised / fine-tuning run")
-    semisup_steps: int = option(300, "training steps of each semi-supervised run")
+    semisup_steps: int = option(800, "training steps of each semi-supervised run")
     batch_size: int = option(32, "labelled images per step")
     lr: float = option(3e-3, "peak learning rate (Adam, cosine schedule)")
     width: int = option(16, "filters of the first conv block of every CNN (doubling over 3 blocks)")
