@@ -43,10 +43,11 @@ def figure(summary: dict[str, dict[str, dict[str, Any]]], title: str) -> Any:
         mean = [100 * cells[k]["mean"] for k in keys]
         half = [100 * cells[k]["ci95"] for k in keys]
         ax.plot(xs, mean, marker="o", ms=4, label=TITLES[method])
-        ax.fill_between(xs, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)], alpha=0.2)
+        ax.fill_between(xs, [max(m - h, 0.0) for m, h in zip(mean, half)],  # drawn within 0..100%
+                        [min(m + h, 100.0) for m, h in zip(mean, half)], alpha=0.2)
     ax.set_xticks(xs, keys)
     ax.set_xlabel("labelled images per class")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("test accuracy (%), band: 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10)
