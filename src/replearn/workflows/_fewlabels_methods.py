@@ -102,7 +102,8 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         keep = torch.from_numpy(seeded_subset(len(y), steps * cfg.batch_size, seed))  # the budget's batches
         x, y = x[keep], y[keep]
     common = dict(batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine", seed=seed, classes=classes,
-                  device=device, progress=False)
+                  optimizer="adamw" if cfg.weight_decay else "adam", weight_decay=cfg.weight_decay, device=device,
+                  progress=False)
     if method in ("cnn", "cnn_aug"):
         epochs = cnn_epochs(len(y), cfg.steps, cfg.batch_size)
         augment = fixmatch_views(kind, cfg.strength)[1] if method == "cnn_aug" else None

@@ -58,6 +58,7 @@ class Config(MnistRunOptions):
     semisup_steps: int = option(800, "training steps of each semi-supervised run")
     batch_size: int = option(32, "labelled images per step")
     lr: float = option(3e-3, "peak learning rate (Adam, cosine schedule)")
+    weight_decay: float = option(0.0, "decoupled weight decay of every CNN (AdamW when > 0)")
     width: int = option(16, "filters of the first conv block of every CNN (doubling over 3 blocks)")
     threshold: float = option(0.95, "semi-supervised: confidence a pseudo-label needs")
     ratio: int = option(7, "semi-supervised: unlabelled images per labelled image in a step")
@@ -69,7 +70,7 @@ class Config(MnistRunOptions):
 
     def check(self) -> None:
         check_at_least(self, 1, "draws", "steps", "semisup_steps", "batch_size", "width", "ratio", "pretrain_epochs")
-        check_at_least(self, 0, "train_size", "test_size")
+        check_at_least(self, 0, "train_size", "test_size", "weight_decay")
         self.label_counts(), self.method_list()
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 <= self.strength <= 1.0:
             raise ReplearnError(f"--threshold and --strength must be in [0, 1], got {self.threshold}, {self.strength}")
