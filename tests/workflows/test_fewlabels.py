@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from replearn.cli import main
@@ -69,3 +70,14 @@ def test_every_run_gets_the_step_budget_whatever_the_label_count():
     assert repeated_epochs(40, 600, 32) == (10, 60)  # the 40 images repeated 48 times: 60 steps per epoch
     assert repeated_epochs(19200, 600, 32) == (1, 1)  # one pass of 600 steps
     assert repeated_epochs(2000, 600, 32) == (10, 1)  # 63 steps per epoch, no repetition
+
+
+@pytest.mark.slow
+def test_the_pretraining_methods_run_and_pretrain_once(tmp_path):
+    out = tmp_path / "pre"
+    assert main(["fewlabels", "--out", str(out), "--quick", "--dataset", "crops", "--labels", "4", "--draws", "2",
+                 "--train-size", "200", "--test-size", "60", "--methods", "layerwise,ae_lr,simclr_lr,simclr_ft",
+                 "--steps", "10", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["pretraining_seconds"]) == ["SimCLR", "autoencoder"]
+    assert len(metrics["records"]) == 8 and all(0.0 <= r["accuracy"] <= 1.0 for r in metrics["records"])
