@@ -36,6 +36,9 @@ from replearn.utils.runtime import resolve_device
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+#: ``objective(model, x_batch, y_batch, generator) -> (loss, logits)``: a training step's loss instead of
+#: ``loss_fn(model(x), y)`` (e.g. :class:`replearn.train.semisup.FixMatchObjective`).
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 #: Progress-bar metrics are synchronised (``.item()``) every this many steps.
 POSTFIX_EVERY = 10
@@ -147,8 +150,30 @@ def _as_callbacks(callbacks: Sequence[Callback | Callable] | None) -> list[Callb
 
 
 # ---------------------------------------------------------------------------- optimisation
-def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """Build the optimizer, preferring fused kernels, then foreach."""
+def param_groups(model: nn.Module, lr: float, lr_scales: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """The trainable parameters of ``model`` as optimiser groups with discriminative learning rates.
+
+    ``lr_scales`` maps a parameter-name prefix (``"encoder."``) to a multiplier of ``lr``; the first
+    matching prefix wins, unmatched parameters keep ``lr`` and come first (group 0, whose rate is logged).
+    Groups without trainable parameters are left out.
+    """
+    scales = dict(lr_scales or {})
+    for prefix, scale in scales.items():
+        if not isinstance(prefix, str) or isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale < 0:
+            raise ReplearnError(f"fit: lr_scales must map name prefixes to numbers >= 0, got {prefix!r}: {scale!r}")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    unmatched = [prefix for prefix in scales if not any(n.startswith(prefix) for n, _ in named)]
+    if unmatched:
+        raise ReplearnError(f"fit: lr_scales prefix {unmatched[0]!r} matches no trainable parameter of the model")
+    groups: dict[float, list[nn.Parameter]] = {1.0: []}
+    for name, p in named:
+        scale = next((float(s) for prefix, s in scales.items() if name.startswith(prefix)), 1.0)
+        groups.setdefault(scale, []).append(p)
+    return [{"params": ps, "lr": lr * scale, "lr_scale": scale} for scale, ps in groups.items() if ps]
+
+
+def _make_optimizer(params: list[nn.Parameter] | list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    """Build the optimizer (over parameters or parameter groups), preferring fused kernels, then foreach."""
     if config.optimizer == "sgd":
         cls, kwargs = torch.optim.SGD, dict(momentum=config.momentum, nesterov=config.nesterov)
     elif config.optimizer == "adam":
@@ -171,7 +196,8 @@ def _make_scheduler(
     if config.schedule == "onecycle":
         pct = config.warmup_epochs / config.epochs if config.warmup_epochs > 0 else 0.3
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total, pct_start=pct, cycle_momentum=False
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total, pct_start=pct,
+            cycle_momentum=False,
         )
     if config.schedule == "cosine":
 
@@ -204,19 +230,21 @@ def _train_epoch(
     bar: tqdm,
     dinfo: DistInfo | None = None,
     on_step: Callable[[int], None] | None = None,
+    objective: Objective | None = None,
 ) -> dict[str, float]:
     """One pass over ``(x, y)`` in a seeded order; return mean loss (+ accuracy) and the last learning rate.
 
     With ``dinfo`` (a DDP run, ``model`` wrapped in DDP) each rank trains on its share of
     every global batch and the returned metrics are summed over all ranks. ``on_step(i)`` is
-    called after the i-th step of this epoch (from 1).
+    called after the i-th step of this epoch (from 1). With ``objective`` the step's loss and logits
+    come from ``objective(model, x, y, generator)`` (generator: the epoch's augmentation stream).
     """
     model.train()
     keep_frozen_in_eval(model)
     order = epoch_permutation(x.shape[0], config.seed, epoch).to(x.device)
     rank = 0 if dinfo is None else dinfo.rank
     aug_gen = None
-    if augment is not None:
+    if augment is not None or objective is not None:
         aug_gen = epoch_generator(config.seed, epoch, AUGMENT_STREAM + RANK_STREAM * rank)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -233,10 +261,15 @@ def _train_epoch(
         xb = to_device(xb, device, config.channels_last)
         yb = to_device(yb, device)
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, use_bf16):
-            out = model(xb)
-        out = out.float()
-        loss = loss_fn(out, yb)
+        if objective is None:
+            with autocast(device, use_bf16):
+                out = model(xb)
+            out = out.float()
+            loss = loss_fn(out, yb)
+        else:
+            with autocast(device, use_bf16):
+                loss, out = objective(model, xb, yb, aug_gen)
+            loss, out = loss.float(), out.float()
         if dinfo is None:
             loss.backward()
         else:  # DDP averages gradients over ranks; weighting by this rank's share gives the global-batch mean
@@ -320,6 +353,8 @@ def fit(
     eval_sets: Mapping[str, Pair] | None = None,
     callbacks: Sequence[Callback | Callable[[int, dict[str, float]], bool | None]] | None = None,
     distributed: bool | None = None,
+    objective: Objective | None = None,
+    lr_scales: Mapping[str, float] | None = None,
 ) -> History:
     """Train ``model`` in place on in-memory tensors and return its :class:`History`.
 
@@ -346,6 +381,11 @@ def fit(
             :func:`~replearn.train.distributed.init_from_env` started a group of more than one
             process, ``True`` requires one, ``False`` never. ``config.batch_size`` is the
             global batch; only rank 0 writes the checkpoint and shows progress.
+        objective: optional ``f(model, x_batch, y_batch, generator) -> (loss, logits)`` replacing
+            ``loss(model(x), y)`` for training steps (after ``augment``); ``generator`` is the epoch's
+            seeded augmentation stream. Evaluation still uses ``config.loss``. Not with ``distributed``.
+        lr_scales: discriminative learning rates: parameter-name prefix -> multiplier of ``config.lr``
+            (e.g. ``{"encoder.": 0.1}``), one optimiser parameter group each (see :func:`param_groups`).
 
     Returns:
         The run's :class:`History` (including epochs before a resume).
@@ -383,6 +423,11 @@ def fit(
             "replearn.train.distributed.init_from_env() first"
         )
     dinfo = info() if distributed is not False and is_distributed() else None
+    if objective is not None and dinfo is not None:
+        raise ReplearnError("fit: an objective does not train distributed; pass distributed=False")
+    if objective is not None and not callable(objective):
+        raise ReplearnError(f"fit: objective must be callable f(model, x, y, generator), "
+                            f"got {type(objective).__name__}")
 
     device = resolve_device(config.device)
     if dinfo is not None:
@@ -409,7 +454,7 @@ def fit(
                 f"fit: train has {x.shape[0]} samples; {dinfo.world_size} processes need at least "
                 f"{2 * dinfo.world_size} (2 per process)"
             )
-    optimizer = _make_optimizer(params, config)
+    optimizer = _make_optimizer(params if lr_scales is None else param_groups(model, config.lr, lr_scales), config)
     scheduler = _make_scheduler(optimizer, config, steps_per_epoch)
     history = History(config.monitor)
     stopper = EarlyStopping(config.monitor, config.early_stopping_patience, config.min_delta,
@@ -479,7 +524,7 @@ def fit(
                     for cb in stepped:
                         cb.on_batch_end(first + i, model)
             logs = _train_epoch(net, x, y, epoch, config, loss_fn, optimizer, scheduler, params, device,
-                                use_bf16, augment, classification, bar, dinfo, on_step)
+                                use_bf16, augment, classification, bar, dinfo, on_step, objective)
             lr = logs.pop("lr")
             if not math.isfinite(logs["loss"]):  # the same sum on every rank of a DDP run
                 raise _diverged(epoch, config, lr, f"the training loss became {logs['loss']}")

@@ -15,7 +15,7 @@ import importlib
 import pkgutil
 
 ORDER = ["assignment", "fashion", "transfer", "autoencoder", "embed", "predict", "synth", "crops", "domain", "course",
-         "trajectories", "fewshot", "zeroshot", "explore", "label"]
+         "trajectories", "fewshot", "zeroshot", "explore", "label", "fewlabels"]
 
 
 def _discover() -> list:

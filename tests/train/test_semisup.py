@@ -1,0 +1,111 @@
+"""FixMatch pieces: the pseudo-label mask, the unlabelled loss, the objective inside fit, discriminative rates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from replearn.errors import ReplearnError
+from replearn.train import TrainConfig, fit
+from replearn.train.engine import param_groups
+from replearn.train.semisup import FixMatchObjective, fixmatch_views, pseudo_labels, unlabelled_loss
+
+
+def test_pseudo_label_mask_obeys_the_threshold():
+    probs = torch.tensor([[0.96, 0.04], [0.94, 0.06], [0.5, 0.5], [0.02, 0.98], [0.949, 0.051]])
+    logits = probs.log()
+    label, mask = pseudo_labels(logits, 0.95)
+    assert label.tolist() == [0, 0, 0, 1, 0]
+    assert mask.tolist() == [True, False, False, True, False]
+    conf = torch.softmax(logits, 1).max(1).values
+    for t in (0.0, 0.5, 0.9, 0.95, 0.97, 1.0):
+        assert torch.equal(pseudo_labels(logits, t)[1], conf >= t)
+
+
+def test_unlabelled_loss_is_zero_when_nothing_passes_and_masked_mean_otherwise():
+    torch.manual_seed(0)
+    weak = torch.zeros(6, 3)  # every prediction has confidence 1/3
+    strong = torch.randn(6, 3, requires_grad=True)
+    loss = unlabelled_loss(strong, weak, 0.95)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.count_nonzero(strong.grad) == 0
+    weak = torch.tensor([[9.0, 0, 0], [0, 0, 0], [0, 0, 9.0]])  # rows 0 and 2 pass
+    strong = torch.randn(3, 3)
+    per = nn.functional.cross_entropy(strong, torch.tensor([0, 0, 2]), reduction="none")
+    assert unlabelled_loss(strong, weak, 0.95).item() == pytest.approx((per[0] + per[2]).item() / 3)
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def _identity(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return x
+
+
+def test_the_objective_trains_through_fit_and_is_reproducible():
+    torch.manual_seed(1)
+    x, y = torch.rand(8, 1, 2, 2), torch.tensor([0, 1] * 4)
+    u = torch.rand(50, 1, 2, 2)
+    config = TrainConfig(epochs=3, batch_size=4, lr=1e-2, device="cpu", seed=3)
+    runs = []
+    for _ in range(2):
+        model = _mlp()
+        obj = FixMatchObjective(u, _identity, _identity, threshold=0.0, ratio=3)
+        hist = fit(model, (x, y), None, config, progress=False, objective=obj)
+        runs.append((hist["loss"], [p.detach().clone() for p in model.parameters()]))
+        assert 0.0 <= float(obj.mask_rate) <= 1.0
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+def test_objective_and_views_refuse_bad_settings():
+    u = torch.rand(5, 1, 2, 2)
+    with pytest.raises(ReplearnError, match="threshold"):
+        FixMatchObjective(u, _identity, _identity, threshold=1.5)
+    with pytest.raises(ReplearnError, match="ratio"):
+        FixMatchObjective(u, _identity, _identity, ratio=0)
+    with pytest.raises(ReplearnError, match="unlabelled must be images"):
+        FixMatchObjective(torch.rand(5, 4), _identity, _identity)
+    with pytest.raises(ReplearnError, match="kind 'texts'"):
+        fixmatch_views("texts")
+    with pytest.raises(ReplearnError, match="strength"):
+        fixmatch_views("digits", 2.0)
+
+
+@pytest.mark.parametrize("kind", ["digits", "fashion", "cells"])
+def test_views_keep_shape_and_range(kind):
+    weak, strong = fixmatch_views(kind, 1.0)
+    x = torch.rand(6, 1, 12, 12)
+    for view in (weak, strong):
+        out = view(x, torch.Generator().manual_seed(0))
+        assert out.shape == x.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert not torch.equal(strong(x, torch.Generator().manual_seed(0)), x)
+
+
+def test_discriminative_rates_reach_the_optimiser_parameter_groups():
+    model = nn.Sequential()
+    model.add_module("encoder", nn.Linear(4, 3))
+    model.add_module("head", nn.Linear(3, 2))
+    groups = param_groups(model, 0.01, {"encoder.": 0.1})
+    assert [g["lr"] for g in groups] == [0.01, pytest.approx(0.001)]
+    assert [len(g["params"]) for g in groups] == [2, 2]
+    assert groups[1]["params"][0] is model.encoder.weight
+    with pytest.raises(ReplearnError, match="matches no trainable parameter"):
+        param_groups(model, 0.01, {"decoder.": 0.1})
+    # Through fit: an encoder at rate 0 does not move, the head does, under every schedule.
+    for schedule in (None, "onecycle", "cosine"):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten())
+        model.add_module("encoder", nn.Linear(4, 3))
+        model.add_module("head", nn.Linear(3, 2))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        x, y = torch.rand(16, 1, 2, 2), torch.tensor([0, 1] * 8)
+        fit(model, (x, y), None, TrainConfig(epochs=2, batch_size=8, lr=0.05, schedule=schedule, device="cpu"),
+            progress=False, lr_scales={"encoder.": 0.0})
+        after = model.state_dict()
+        assert torch.equal(before["encoder.weight"], after["encoder.weight"])
+        assert not torch.equal(before["head.weight"], after["head.weight"])

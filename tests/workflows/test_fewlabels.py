@@ -1,0 +1,83 @@
+"""``replearn fewlabels``: the quick run writes the figure and the tables; draws are shared by the methods."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from replearn.cli import main
+from replearn.workflows._fewlabels_data import FewLabelData
+
+TINY = ["--quick", "--dataset", "crops", "--labels", "1,all", "--draws", "2", "--train-size", "150",
+        "--test-size", "60", "--steps", "8", "--semisup-steps", "8", "--no-progress"]
+
+
+def test_quick_run_writes_the_figure_the_table_and_every_draw(tmp_path, capsys):
+    out = tmp_path / "few"
+    assert main(["fewlabels", "--out", str(out), *TINY]) == 0
+    for name in ("fewlabels.png", "fewlabels.md", "report.md", "report.html", "metrics.json", "config.json"):
+        assert (out / name).is_file(), name
+    assert (out / "fewlabels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((out / "metrics.json").read_text())
+    records = metrics["records"]
+    assert len(records) == 2 * 2 * 2  # methods x label counts x draws
+    assert {r["method"] for r in records} == {"cnn", "semisup"}
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in records)
+    one = [r for r in records if r["per_class"] == 1]
+    assert {r["n_labelled"] for r in one} == {3} and {r["seed"] for r in one} == {0, 1}
+    assert metrics["synthetic"] is True and metrics["n_test"] == 60
+    table = (out / "fewlabels.md").read_text()
+    assert "| semi-supervised (FixMatch-style) | 1 |" in table and "| CNN from random initialisation | all |" in table
+    assert "SYNTHETIC" in table and "SYNTHETIC" in (out / "report.md").read_text()
+    assert "SYNTHETIC" in capsys.readouterr().out
+
+
+def test_bad_options_exit_2_with_one_line_before_any_folder(tmp_path, capsys):
+    for extra, message in ((["--methods", "cnn,magic"], "'magic' is not a method"),
+                           (["--labels", "1,x"], "expected counts per class"),
+                           (["--dataset", "mnist", "--data", "d.npz"], "needs --dataset crops"),
+                           (["--dataset", "crops", "--methods", "transfer"], "no other data set")):
+        out = tmp_path / "bad"
+        assert main(["fewlabels", "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and "Traceback" not in err
+        assert not out.exists()
+
+
+def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test_set():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, 4, 4, generator=gen)
+    y = torch.arange(60) % 3
+    data = FewLabelData("crops", x, y, torch.rand(5, 1, 4, 4), torch.rand(9, 1, 4, 4), torch.arange(9) % 3, 3, "t")
+    a, unl_a = data.draw(4, 7)
+    b, unl_b = data.draw(4, 7)
+    assert np.array_equal(a, b) and torch.equal(unl_a, unl_b)
+    assert np.bincount(y[a].numpy()).tolist() == [4, 4, 4]
+    assert len(unl_a) == 60 - 12 + 5  # the rest of the training set plus the extra unlabelled images
+    pool = {tuple(v.flatten().tolist()) for v in unl_a}
+    assert not pool & {tuple(v.flatten().tolist()) for v in x[a]}
+    assert not pool & {tuple(v.flatten().tolist()) for v in data.x_test}
+
+
+def test_every_run_gets_the_step_budget_whatever_the_label_count():
+    from replearn.workflows._fewlabels_methods import cnn_epochs, repeated_epochs
+
+    assert cnn_epochs(40, 600, 32) == 300  # 2 steps per epoch
+    assert cnn_epochs(19200, 600, 32) == 1  # more labels than the budget: a seeded subset of 600 batches
+    assert repeated_epochs(40, 600, 32) == (10, 60)  # the 40 images repeated 48 times: 60 steps per epoch
+    assert repeated_epochs(19200, 600, 32) == (1, 1)  # one pass of 600 steps
+    assert repeated_epochs(2000, 600, 32) == (10, 1)  # 63 steps per epoch, no repetition
+
+
+@pytest.mark.slow
+def test_the_pretraining_methods_run_and_pretrain_once(tmp_path):
+    out = tmp_path / "pre"
+    assert main(["fewlabels", "--out", str(out), "--quick", "--dataset", "crops", "--labels", "4", "--draws", "2",
+                 "--train-size", "200", "--test-size", "60", "--methods", "layerwise,ae_lr,simclr_lr,simclr_ft",
+                 "--steps", "10", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["pretraining_seconds"]) == ["SimCLR", "autoencoder"]
+    assert len(metrics["records"]) == 8 and all(0.0 <= r["accuracy"] <= 1.0 for r in metrics["records"])
