@@ -106,6 +106,8 @@ def add_outputs(result: Any, cfg: Any, data: Any, est: Any, codes: np.ndarray, o
     report.bullets([f"{r['method']}: {r['note']}" for r in rows])
     for name, caption, _ in figs:
         report.figure(name, caption)
+    report.text("To explore the codes interactively (each image on hover, a selection saved as CSV), run "
+                "`replearn explore RUN --out RUN/explore.html` with this run's folder as RUN and open explore.html.")
     result.report = report
 
     where = f"wrote {out / 'model.safetensors'} and {out / 'report.html'}" if out is not None else ""
