@@ -20,7 +20,6 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,7 +208,10 @@ def unit_store(cfg: Any, out: Any, resume: bool, device: str) -> UnitStore:
     Its fingerprint is everything they depend on: the grid config, seed, ``--cv``, device and the data
     file's bytes; fits stored under another one are redone.
     """
-    digest = None if cfg.data_file is None else hashlib.sha256(Path(cfg.data_file).read_bytes()).hexdigest()
+    digest = None
+    if cfg.data_file is not None:
+        with open(cfg.data_file, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
     return UnitStore(out, resume, fingerprint={"config": cfg.tables(), "seed": cfg.seed, "cv": cfg.cv,
                                                "device": device, "data_sha256": digest, "data": cfg.data_file})
 
@@ -299,13 +301,15 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
                 clf = cnn_estimator(rec.point, config, data.n_classes, seed + r, device, augment)
                 clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
                 scores = tta_average(clf.predict_proba, x[va]) if tta else clf.predict_proba(x[va])
-                history = {k: clf.history_[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")} if outer else {}
+                keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
+                history = {k: clf.history_[k] for k in keys}
                 return Unit(record={"history": history, "seconds": time.perf_counter() - t,
                                     "n_params": count_params(clf.model_)[0]},
                             arrays={"predicted": np.asarray(clf.classes_[scores.argmax(axis=1)], dtype=np.int64)},
                             state=clf.model_.state_dict() if outer and r < keep else {})
 
-            unit = store.unit({"part": "cnn", "point": rec.point.name, "split": r, "inner": not outer}, train)
+            unit = store.unit({"part": "cnn", "point": rec.point.name, "split": r, "inner": not outer,
+                               "n_train": len(tr)}, train)
             bar.update(1)
             if outer:
                 rec.histories.append(unit.record["history"])
@@ -486,7 +490,7 @@ def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representat
                             arrays={"predicted": np.asarray(predicted)})
 
             inner = len(tr) + len(va) < len(data.labels)
-            unit = store.unit({"part": "probe", "name": title, "split": r, "inner": inner}, train)
+            unit = store.unit({"part": "probe", "name": title, "split": r, "inner": inner, "n_train": len(tr)}, train)
             warned[0] += unit.record["warned"]
             return unit.arrays["predicted"]
 
