@@ -517,3 +517,50 @@ def test_the_pretrain_axis_names_sim_to_real_rows_and_is_checked(tmp_path):
     assert cnn_estimator(points[0], grid.load_grid(cfg), 3, 0, "cpu", None).pretrain is None
     with pytest.raises(ReplearnError, match=r"\[cnn\] pretrain: got \['real'\]; allowed"):
         grid.load_grid(write_config(tmp_path, "[cnn]\npretrain = [\"real\"]\n"))
+
+
+def test_resume_loads_finished_fits_and_redoes_only_the_missing_ones(tmp_path, monkeypatch):
+    """``--resume``: the CNN and probe fits kept in the run folder are loaded, not redone; the metrics are the same."""
+    from test_kill_resume import _metrics
+
+    from replearn.encoders import CNNClassifier
+    from replearn.utils.units import UNITS_DIR
+    from replearn.workflows import _assignment_models as models
+
+    fits = {"cnn": 0, "probe": 0}
+    cnn_fit, probe_fit = CNNClassifier.fit, models.fit_predict_views
+
+    def count_cnn(self, *args, **kwargs):
+        fits["cnn"] += 1
+        return cnn_fit(self, *args, **kwargs)
+
+    def count_probe(*args, **kwargs):
+        fits["probe"] += 1
+        return probe_fit(*args, **kwargs)
+
+    monkeypatch.setattr(CNNClassifier, "fit", count_cnn)
+    monkeypatch.setattr(models, "fit_predict_views", count_probe)
+    cfg = write_config(tmp_path, TINY)
+    out = tmp_path / "run"
+    assert main(["assignment", "--quick", "--config", str(cfg), "--out", str(out), "--no-progress", "--device",
+                 "cpu"]) == 0
+    expected = _metrics(out)
+    n_points = len(grid.cnn_points(grid.load_grid(cfg, quick=True)))
+    assert fits["cnn"] == n_points * 3 * 2  # 120 crops: 3 folds x 1 repeat, each split and its inner split
+    units = sorted((out / UNITS_DIR).glob("*.safetensors"))
+    cnn_units = [p for p in units if p.name.startswith("part=cnn")]
+    probe_units = [p for p in units if p.name.startswith("part=probe")]
+    assert len(cnn_units) == fits["cnn"] and len(probe_units) == fits["probe"] > 0
+
+    # An interrupted run: its last fits never finished, and it wrote no results.
+    lost = cnn_units[::3] + probe_units[::4]
+    for path in lost + [out / "metrics.json", out / "report.md", out / "model.safetensors"]:
+        path.unlink()
+    fits.update(cnn=0, probe=0)
+    assert main(["assignment", "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert fits == {"cnn": len(cnn_units[::3]), "probe": len(probe_units[::4])}
+    assert _metrics(out) == expected
+
+    fits.update(cnn=0, probe=0)  # resuming a finished run trains nothing again
+    assert main(["assignment", "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert fits == {"cnn": 0, "probe": 0} and _metrics(out) == expected

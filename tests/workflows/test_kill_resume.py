@@ -70,6 +70,8 @@ def _weights(out: Path) -> dict[str, tuple[dict[str, Any], Any]]:
     """
     found = {}
     for path in sorted(out.rglob("*.safetensors")):
+        if "checkpoints" in path.relative_to(out).parts:  # the units of a resumable run, not saved models
+            continue
         with safe_open(str(path), "pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
             header = {k: v for k, v in (f.metadata() or {}).items() if not k.endswith("_sha256")}
@@ -198,3 +200,43 @@ def test_fashion_killed_at_many_moments_resumes_to_the_same_result(tmp_path, sha
     argv = ["fashion", "--train-size", "400", "--test-size", "200", "--epochs", "3", "--batch-size", "32",
             "--data-dir", str(shared_datasets)]
     kill_and_resume(argv, tmp_path, kills=4, seed=4, resume_args=("--data-dir", str(shared_datasets)))
+
+
+# ----------------------------------------------------------------------------- assignment
+ASSIGNMENT_GRID = """
+[data]
+folds = 3
+cv_repeats = 1
+[cnn]
+depth = [1]
+width = [8]
+augment = [false, true]
+epochs = 2
+[autoencoder]
+code_dim = [2]
+epochs = 2
+[ssl]
+epochs = 1
+[probes]
+names = ["logreg", "knn"]
+[report]
+embedding = "pca"
+"""
+"""``--quick`` shrunk further (SYNTHETIC crops): 2 CNN points x 3 folds, an autoencoder and SimCLR, two probes."""
+
+
+def _assignment(tmp_path: Path) -> list[str]:
+    grid = tmp_path / "grid.toml"
+    grid.write_text(ASSIGNMENT_GRID)
+    return ["assignment", "--quick", "--config", str(grid)]
+
+
+def test_assignment_killed_once_resumes_to_the_same_result(tmp_path):
+    """CNN fits and probes kept as units, autoencoder and SimCLR checkpoints: one kill at a seeded moment."""
+    kill_and_resume(_assignment(tmp_path), tmp_path, kills=1, seed=0, window=ONE_KILL)
+
+
+@pytest.mark.slow
+def test_assignment_killed_at_many_moments_resumes_to_the_same_result(tmp_path):
+    landed = kill_and_resume(_assignment(tmp_path), tmp_path, kills=5, seed=1)
+    assert landed >= 3

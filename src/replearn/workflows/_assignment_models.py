@@ -6,10 +6,16 @@ splits (the course's 300/100 for 400 crops, repeated stratified K-fold otherwise
 split number), so the comparisons are paired; each is also scored inside each split's training part
 (``inner=True``) so that the recommended model is chosen without the split's validation crops. Every
 classifier predicts with test-time augmentation over the 8 symmetries of the square.
+
+Resume: every CNN fit and probe fit (a grid point or probe on one split, or on its inner split) is a unit
+of :class:`~replearn.utils.units.UnitStore`, kept in the run folder as it finishes and loaded, not redone,
+by ``--resume``; the autoencoders and SimCLR continue from their per-epoch checkpoints.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
 import time
 import warnings
@@ -36,6 +42,8 @@ from replearn.evaluate.protocol import Protocol, Scores, Split, choose_protocol,
 from replearn.evaluate.tta import d4_views, tta_average
 from replearn.models import count_params
 from replearn.train import bf16_enabled
+from replearn.train.checkpoint import continues, stage_dir
+from replearn.utils.units import Unit, UnitStore
 from replearn.workflows import _assignment_grid as grid
 
 
@@ -194,6 +202,20 @@ def make_protocol(data: AssignmentData, config: dict[str, Any], seed: int, cv: i
         raise ReplearnError(f"{data.source}: {exc}") from None
 
 
+def unit_store(cfg: Any, out: Any, resume: bool, device: str) -> UnitStore:
+    """The store of the run's finished CNN and probe fits in ``out`` (None: kept nowhere); ``resume`` loads them.
+
+    Its fingerprint is everything they depend on: the grid config, seed, ``--cv``, device and the data
+    file's bytes; fits stored under another one are redone.
+    """
+    digest = None
+    if cfg.data_file is not None:
+        with open(cfg.data_file, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    return UnitStore(out, resume, fingerprint={"config": cfg.tables(), "seed": cfg.seed, "cv": cfg.cv,
+                                               "device": device, "data_sha256": digest, "data": cfg.data_file})
+
+
 def say_data(data: AssignmentData, protocol: Protocol) -> None:
     """Print what is used, shapes included; synthetic data says so."""
     kind = "SYNTHETIC crops (not the course's data)" if data.synthetic else "crops"
@@ -231,19 +253,37 @@ def cnn_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, 
     )
 
 
+def _network(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, shape: tuple[int, ...],
+             state: dict[str, torch.Tensor]) -> nn.Module:
+    """The grid point's network (CPU) for crops of ``shape`` (1, H, W) holding the weights ``state``.
+
+    Building it draws no number from the random generators a later fit or probe may use.
+    """
+    est = cnn_estimator(point, config, n_classes, 0, "cpu", None)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        model = est._build(tuple(int(s) for s in shape), n_classes)
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def ensemble_size(protocol: Protocol) -> int:
     """How many split models form the saved fold ensemble: one repeat's folds, or up to 5 holdout splits."""
     return protocol.folds if protocol.kind == "cv" else min(len(protocol.splits), 5)
 
 
 def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.CnnPoint], config: dict[str, Any],
-                   seed: int, device: str, progress: bool) -> dict[str, CnnResult]:
+                   seed: int, device: str, progress: bool, store: UnitStore | None = None) -> dict[str, CnnResult]:
     """Train every grid point on every split (and on its inner split); score the final-epoch model.
 
     The final epoch is scored (no best-epoch picking on the validation set, which would flatter), with
     test-time augmentation over the 8 symmetries when ``[cnn] tta``. The models of the first
-    :func:`ensemble_size` splits are kept (the fold ensemble).
+    :func:`ensemble_size` splits are kept (the fold ensemble). Each fit is a unit of ``store`` (its
+    predictions, history, and the weights of an ensemble member): finished ones are loaded, not redone.
     """
+    store = store or UnitStore(None)
     x, y = to_tensor(data.labelled), torch.from_numpy(data.labels)
     augment = CellAugment(**config["augment"])
     tta, keep = config["cnn"]["tta"], ensemble_size(protocol)
@@ -254,19 +294,30 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
         rec = out[point.name] = CnnResult(point)
 
         def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec) -> np.ndarray:
-            t = time.perf_counter()
-            clf = cnn_estimator(rec.point, config, data.n_classes, seed + r, device, augment)
             outer = len(tr) + len(va) == len(y) and len(rec.histories) == r  # the split itself, not its inner part
-            clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
-            scores = tta_average(clf.predict_proba, x[va]) if tta else clf.predict_proba(x[va])
+
+            def train() -> Unit:
+                t = time.perf_counter()
+                clf = cnn_estimator(rec.point, config, data.n_classes, seed + r, device, augment)
+                clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
+                scores = tta_average(clf.predict_proba, x[va]) if tta else clf.predict_proba(x[va])
+                keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
+                history = {k: clf.history_[k] for k in keys}
+                return Unit(record={"history": history, "seconds": time.perf_counter() - t,
+                                    "n_params": count_params(clf.model_)[0]},
+                            arrays={"predicted": np.asarray(clf.classes_[scores.argmax(axis=1)], dtype=np.int64)},
+                            state=clf.model_.state_dict() if outer and r < keep else {})
+
+            unit = store.unit({"part": "cnn", "point": rec.point.name, "split": r, "inner": not outer,
+                               "n_train": len(tr)}, train)
             bar.update(1)
             if outer:
-                rec.histories.append({key: clf.history_[key] for key in ("loss", "accuracy", "val_loss", "val_accuracy")})
-                rec.seconds.append(time.perf_counter() - t)
+                rec.histories.append(unit.record["history"])
+                rec.seconds.append(unit.record["seconds"])
+                rec.n_params = unit.record["n_params"]
                 if r < keep:
-                    rec.models.append(clf.model_.cpu())
-                rec.n_params = count_params(clf.model_)[0]
-            return clf.classes_[scores.argmax(axis=1)]
+                    rec.models.append(_network(rec.point, config, data.n_classes, x.shape[1:], unit.state))
+            return unit.arrays["predicted"]
 
         def after(r: int, m: dict[str, Any], name: str = point.name) -> None:
             bar.set_postfix_str(f"{name}: val acc {m['accuracy']:.2f}")
@@ -303,8 +354,12 @@ def pretraining_crops(data: AssignmentData, config: dict[str, Any], seed: int) -
                          f"{preset!r} preset (fewer than {pre['min_unlabelled']} unlabelled crops were given)")
 
 
-def train_autoencoders(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool) -> Stage:
-    """One conv autoencoder per bottleneck size; skipped when there is nothing to pretrain on."""
+def train_autoencoders(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool,
+                       out: Any = None, resume: bool = False) -> Stage:
+    """One conv autoencoder per bottleneck size; skipped when there is nothing to pretrain on.
+
+    Each checkpoints every epoch in ``out`` (stage ``autoencoder-d<k>``); ``resume`` continues from there.
+    """
     a = config["autoencoder"]
     crops, seen, what = pretraining_crops(data, config, seed)
     if len(crops) == 0:
@@ -320,7 +375,7 @@ def train_autoencoders(data: AssignmentData, config: dict[str, Any], seed: int, 
             lr=a["lr"], loss=a["loss"], bf16=bf16_enabled(a["bf16"], torch.device(device).type),
             channels_last=a["channels_last"], seed=seed, device=device, progress=progress,
             validation_data=data.labelled,
-        ).fit(crops)
+        ).fit(crops, checkpoint_dir=(ckpt := stage_dir(out, f"autoencoder-d{dim}")), resume=continues(ckpt, resume))
         labelled = to_tensor(data.labelled)[:, 0].numpy()
         recon = ae.reconstruct(data.labelled)
         stage.models[f"AE-{dim}"] = Autoencoder(
@@ -330,8 +385,12 @@ def train_autoencoders(data: AssignmentData, config: dict[str, Any], seed: int, 
     return stage
 
 
-def train_ssl(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool) -> Stage:
-    """Beyond the lecture: a SimCLR encoder on the pretraining crops; skipped when off or impossible."""
+def train_ssl(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool,
+              out: Any = None, resume: bool = False) -> Stage:
+    """Beyond the lecture: a SimCLR encoder on the pretraining crops; skipped when off or impossible.
+
+    It checkpoints every epoch in ``out`` (stage ``simclr``); ``resume`` continues from there.
+    """
     s = config["ssl"]
     if s["epochs"] == 0:
         return Stage(skipped="[ssl] epochs = 0")
@@ -345,7 +404,7 @@ def train_ssl(data: AssignmentData, config: dict[str, Any], seed: int, device: s
         temperature=s["temperature"], proj_dim=s["proj_dim"], shift=s["shift"],
         bf16=bf16_enabled(s["bf16"], torch.device(device).type), channels_last=s["channels_last"], seed=seed,
         device=device, progress=progress,
-    ).fit(crops)
+    ).fit(crops, checkpoint_dir=(ckpt := stage_dir(out, "simclr")), resume=continues(ckpt, resume))
     model = Pretrained("SimCLR", est, features=est.transform(data.labelled), history=est.history_,
                        seconds=time.perf_counter() - t, n_params=count_params(est.encoder_)[0],
                        feature_dim=est.feature_dim_, seen=seen)
@@ -400,9 +459,13 @@ def build_representations(data: AssignmentData, ae: Stage, ssl: Stage, config: d
 
 
 def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representation], config: dict[str, Any],
-               seed: int, progress: bool) -> tuple[dict[str, ProbeResult], int]:
+               seed: int, progress: bool, store: UnitStore | None = None) -> tuple[dict[str, ProbeResult], int]:
     """The baselines, then every probe on every learned representation (and on raw pixels with
-    ``[probes] raw_pixels``), through the protocol with inner scores; also the number of ConvergenceWarnings."""
+    ``[probes] raw_pixels``), through the protocol with inner scores; also the number of ConvergenceWarnings.
+
+    Each probe fit on a split (or its inner split) is a unit of ``store``: finished ones are loaded, not redone.
+    """
+    store = store or UnitStore(None)
     names, tta = config["probes"]["names"], config["probes"]["tta"]
     by_name = {r.name: r for r in reps}
     jobs: list[tuple[str, str, Representation, bool, bool]] = [
@@ -417,13 +480,19 @@ def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representat
     bar = tqdm(total=len(jobs), desc="(c) probes and baselines", unit="probe", disable=not progress)
     for title, name, rep, d4_train, baseline in jobs:
         def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rep: Representation = rep, name: str = name,
-                        d4_train: bool = d4_train) -> np.ndarray:
-            probe = majority() if name == "majority" else create_probe(name, seed + r, **grid.probe_params(config, name))
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                predicted = fit_predict_views(probe, rep.views[r], data.labels, tr, va, d4_train, tta)
-            warned[0] += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-            return predicted
+                        d4_train: bool = d4_train, title: str = title) -> np.ndarray:
+            def train() -> Unit:
+                probe = majority() if name == "majority" else create_probe(name, seed + r, **grid.probe_params(config, name))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    predicted = fit_predict_views(probe, rep.views[r], data.labels, tr, va, d4_train, tta)
+                return Unit(record={"warned": sum(issubclass(w.category, ConvergenceWarning) for w in caught)},
+                            arrays={"predicted": np.asarray(predicted)})
+
+            inner = len(tr) + len(va) < len(data.labels)
+            unit = store.unit({"part": "probe", "name": title, "split": r, "inner": inner, "n_train": len(tr)}, train)
+            warned[0] += unit.record["warned"]
+            return unit.arrays["predicted"]
 
         scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, inner=True, seed=seed)
         representation = rep.name + (" + D4 copies" if d4_train else "")

@@ -5,21 +5,19 @@ Description: (a) a CNN grid on the labelled crops; (b) a convolutional autoencod
 trained on the unlabelled crops (plus generated ones when they are few); (c) simple classifiers on their
 codes; baselines; everything goes into one HTML + Markdown report.
 
-Protocol: a 400-crop file keeps the course's ``repeats`` seeded stratified 300/100 splits; any other size
-(or ``--cv K``) uses repeated stratified K-fold cross-validation, so every crop is predicted once per
-repeat. Every grid point, probe and baseline (majority class, linear models and an RBF SVM on raw pixels,
-an SVM on HOG features) is evaluated on the same splits (training seed = ``--seed`` + split), so
-comparisons are paired, and predicts with test-time augmentation over the 8 symmetries of the square.
-The recommended model is chosen inside each split's training crops (nested selection).
+Protocol: a 400-crop file keeps the course's ``repeats`` seeded stratified 300/100 splits; any other size (or
+``--cv K``) uses repeated stratified K-fold cross-validation, so every crop is predicted once per repeat. Every grid
+point, probe and baseline (majority class, linear models and RBF SVM on pixels, SVM on HOG) is evaluated on the same
+splits (training seed = ``--seed`` + split), so comparisons are paired, and predicts with test-time augmentation over
+the 8 symmetries of the square. The recommended model is chosen inside each split's training crops (nested selection).
 
 Input: the course's ``data.npz`` (``--data``) or the built-in SYNTHETIC crops; everything made from
 synthetic data says so. Sides must be divisible by 2^(autoencoder blocks - 1) (4 by default, like 40x40).
 
-Outputs in the run folder: ``report.html`` (figures embedded) and ``report.md``, ``metrics.json``
-(every number in the report), ``config.json`` and ``grid.toml`` (the resolved grid), ``model.safetensors``
-+ ``model.json`` (the CNN chosen by nested selection, for ``replearn predict --model RUN``),
-``model-fold<k>.safetensors`` (its fold ensemble), ``autoencoder-d<k>.safetensors``, ``simclr-encoder.safetensors``
-(each + ``.json``) and ``figures/*.png``.
+Outputs in the run folder: ``report.html`` (figures embedded), ``report.md``, ``metrics.json`` (every number in the
+report), ``config.json``, ``grid.toml`` (the resolved grid), ``model.safetensors`` + ``model.json`` (the CNN chosen by
+nested selection, for ``replearn predict --model RUN``) and ``model-fold<k>`` (its fold ensemble), ``autoencoder-d<k>``,
+``simclr-encoder`` (each + ``.json``), ``figures/*.png``; ``checkpoints/``: finished fits, for ``--resume``.
 """
 
 from __future__ import annotations
@@ -39,6 +37,7 @@ from replearn.workflows._assignment_metrics import assemble_metrics, choose
 from replearn.workflows._run import Result, RunOptions, option
 
 COMMAND = "assignment"
+RESUMABLE = True  # --resume: finished CNN and probe fits are loaded, the autoencoders and SimCLR continue
 HELP = "the assignment: CNN, autoencoder and simple classifiers on few labelled crops, over a grid; HTML report"
 EXAMPLES = """\
 examples:
@@ -104,12 +103,13 @@ def _timed(timing: dict[str, float], key: str) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- Run
-def run(cfg: Config, out: Path | None = None) -> Result:
-    """Run the whole assignment with ``cfg``: the models, their metrics, the figures and the report."""
+def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
+    """Run the whole assignment with ``cfg`` (finished parts kept in ``out``; ``resume`` continues from them)."""
     started = time.perf_counter()
     cfg.check()  # the harness checked it already; a Config made in Python gets the same checks
     config, seed, device = cfg.tables(), cfg.seed, str(resolve_device(cfg.device))
     timing: dict[str, float] = {}
+    store = models.unit_store(cfg, out, resume, device)  # every CNN and probe fit, kept as it finishes
 
     # Prepare the data: the crops and the protocol's splits (300/100 or K-fold), the same for every model.
     with _timed(timing, "data_s"):
@@ -118,16 +118,16 @@ def run(cfg: Config, out: Path | None = None) -> Result:
 
     # (a) The CNN grid: every point trained on every split (and its inner split), scored after its last epoch.
     with _timed(timing, "cnn_s"):
-        cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress)
+        cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress, store)
     # (b) An autoencoder per code size on the unlabelled (+ generated) crops; (b+) SimCLR, without labels.
     with _timed(timing, "autoencoder_s"):
-        ae = models.train_autoencoders(data, config, seed, device, cfg.progress)
+        ae = models.train_autoencoders(data, config, seed, device, cfg.progress, out, resume)
     with _timed(timing, "ssl_s"):
-        ssl = models.train_ssl(data, config, seed, device, cfg.progress)
+        ssl = models.train_ssl(data, config, seed, device, cfg.progress, out, resume)
     # (c) The baselines, and simple classifiers on the codes, on the same splits.
     with _timed(timing, "probes_s"):
         reps = models.build_representations(data, ae, ssl, config, protocol.splits, seed)
-        probes, warned = models.run_probes(data, protocol.splits, reps, config, seed, cfg.progress)
+        probes, warned = models.run_probes(data, protocol.splits, reps, config, seed, cfg.progress, store)
 
     # Choose honestly: on each split, the model with the best score inside its training crops.
     selection, cnn_choice = choose(data, protocol.splits, cnn, probes)
