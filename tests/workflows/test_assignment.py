@@ -564,3 +564,7 @@ def test_resume_loads_finished_fits_and_redoes_only_the_missing_ones(tmp_path, m
     fits.update(cnn=0, probe=0)  # resuming a finished run trains nothing again
     assert main(["assignment", "--out", str(out), "--resume", "--no-progress"]) == 0
     assert fits == {"cnn": 0, "probe": 0} and _metrics(out) == expected
+
+
+def test_report_says_how_to_open_the_explorer_on_this_run(quick_run):
+    assert "replearn explore RUN --out RUN/explore.html" in (quick_run / "report.md").read_text()

@@ -199,3 +199,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     assert main(["autoencoder", "--quick", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert "did you mean 'epochs'" in err and "\n" not in err
+
+
+def test_report_says_how_to_open_the_explorer_on_this_run(mnist_run):
+    assert "replearn explore RUN --out RUN/explore.html" in (mnist_run / "report.md").read_text()
