@@ -117,6 +117,14 @@ def _from_assignment(data, synthetic: bool | None) -> Points:
     return Points(images, np.arange(n + m), items, labels, np.full(n + m, fake), list(data.class_names), data.source)
 
 
+def _check_size(points: Points, input_shape: tuple[int, ...], model: str) -> None:
+    """One line when the images are not the size the model (``input_shape`` (C, H, W)) takes."""
+    if tuple(input_shape[1:]) != tuple(points.images.shape[1:]):
+        h, w = input_shape[1:]
+        raise ReplearnError(f"images {points.source}: are {points.images.shape[1]}x{points.images.shape[2]} px but "
+                            f"{model} takes {h}x{w} px")
+
+
 def codes_and_predictions(points: Points, encoder: Path, classifier: Path | None,
                           device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Codes (N, D), predicted class (N,) (``NO_LABEL`` without a classifier), confidence (N,) (NaN), description."""
@@ -125,19 +133,13 @@ def codes_and_predictions(points: Points, encoder: Path, classifier: Path | None
 
     dev = resolve_device(device)
     enc = load_encoder(encoder, option="RUN")
-    if tuple(enc.input_shape[1:]) != tuple(points.images.shape[1:]):
-        h, w = enc.input_shape[1:]
-        raise ReplearnError(f"images {points.source}: are {points.images.shape[1]}x{points.images.shape[2]} px but "
-                            f"{encoder} takes {h}x{w} px")
+    _check_size(points, enc.input_shape, str(encoder))
     codes = enc.codes(points.images, dev)
     predicted = np.full(len(codes), NO_LABEL, dtype=np.int64)
     confidence = np.full(len(codes), np.nan)
     if classifier is not None:
         model = load_classifier(classifier, option="RUN")
-        if tuple(model.input_shape[1:]) != tuple(points.images.shape[1:]):
-            h, w = model.input_shape[1:]
-            raise ReplearnError(f"images {points.source}: are {points.images.shape[1]}x{points.images.shape[2]} px "
-                                f"but the classifier {classifier} takes {h}x{w} px")
+        _check_size(points, model.input_shape, f"the classifier {classifier}")
         probs = model.probabilities(points.images, dev)
         predicted, confidence = probs.argmax(1), probs.max(1)
     return codes, predicted, confidence, f"{enc.description} of {encoder}"
