@@ -126,6 +126,18 @@ def evaluate_on_splits(
     return scores
 
 
+def planned_fits(labels: np.ndarray, splits: Sequence[Split], inner: bool = False,
+                 seed: int = 0) -> list[tuple[int, np.ndarray, np.ndarray, bool]]:
+    """The fits :func:`evaluate_on_splits` asks ``fit_predict`` for, in its order: ``(repeat, train_idx, val_idx,
+    is_inner)``; for computing them ahead, e.g. in parallel (:func:`replearn.utils.parallel.run_units`)."""
+    out = []
+    for repeat, (train_idx, val_idx) in enumerate(splits):
+        if inner:
+            out.append((repeat, *inner_split(np.asarray(labels), train_idx, seed + repeat), True))
+        out.append((repeat, np.asarray(train_idx), np.asarray(val_idx), False))
+    return out
+
+
 def mean_history(histories: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, list[float]]:
     """Per-epoch mean over the repeats of training histories (every repeat trains the same number of epochs)."""
     return {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import random
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -19,6 +21,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+@contextmanager
+def timed(timing: dict[str, float], key: str) -> Iterator[None]:
+    """Time the block: ``timing[key]`` = its wall-clock seconds."""
+    start = time.perf_counter()
+    yield
+    timing[key] = time.perf_counter() - start
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -93,6 +93,7 @@ class UnitStore:
         self.fingerprint = hashlib.sha256(_canonical(fingerprint, "fingerprint").encode()).hexdigest()
         self.loaded = 0
         """How many units :meth:`unit` loaded instead of computing (for the run's log)."""
+        self._kept: dict[str, Unit] = {}  # units computed ahead (e.g. in parallel) by this run: key -> unit
 
     def path(self, key: Mapping[str, Any]) -> Path | None:
         """The file of the unit named ``key`` (None without a run folder)."""
@@ -139,8 +140,21 @@ class UnitStore:
                 save_file(tensors, str(tmp), metadata=meta)
         return Unit(record, {k: a.copy() for k, a in arrays.items()}, {k: t.clone() for k, t in state.items()})
 
+    def keep(self, key: Mapping[str, Any], unit: Unit) -> Unit:
+        """:meth:`put` a unit computed ahead of its use (e.g. by a worker process); :meth:`unit` returns it."""
+        kept = self._kept[_canonical(dict(key), "unit key")] = self.put(key, unit)
+        return kept
+
+    def has(self, key: Mapping[str, Any]) -> bool:
+        """Whether :meth:`unit` would return ``key`` without computing it (kept by this run, or resumed)."""
+        return _canonical(dict(key), "unit key") in self._kept or self.get(key) is not None
+
     def unit(self, key: Mapping[str, Any], compute: Callable[[], Unit]) -> Unit:
-        """The unit ``key``: loaded when a previous run finished it, else ``compute()``d and kept."""
+        """The unit ``key``: computed ahead by this run, loaded when a previous run finished it, else
+        ``compute()``d and kept."""
+        kept = self._kept.get(_canonical(dict(key), "unit key"))
+        if kept is not None:
+            return kept
         found = self.get(key)
         if found is not None:
             self.loaded += 1

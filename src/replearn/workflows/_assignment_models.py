@@ -14,6 +14,7 @@ by ``--resume``; the autoencoders and SimCLR continue from their per-epoch check
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -27,7 +28,6 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
-from tqdm import tqdm
 
 import replearn
 from replearn.data import AssignmentData, load_assignment, repeated_stratified_splits, synthetic_aureus, to_tensor
@@ -38,11 +38,13 @@ from replearn.evaluate import reconstruction_errors
 from replearn.evaluate.baselines import BASELINES, hog_features
 from replearn.evaluate.domain_shift import reference_meta
 from replearn.evaluate.probes import PROBE_TITLES, create_probe, fit_predict_views, majority
-from replearn.evaluate.protocol import Protocol, Scores, Split, choose_protocol, evaluate_on_splits, mean_history
+from replearn.evaluate.protocol import (Protocol, Scores, Split, choose_protocol, evaluate_on_splits, mean_history,
+                                        planned_fits)
 from replearn.evaluate.tta import d4_views, tta_average
 from replearn.models import count_params
 from replearn.train import bf16_enabled
 from replearn.train.checkpoint import continues, stage_dir
+from replearn.utils.parallel import Workers, run_units
 from replearn.utils.units import Unit, UnitStore
 from replearn.workflows import _assignment_grid as grid
 
@@ -205,15 +207,16 @@ def make_protocol(data: AssignmentData, config: dict[str, Any], seed: int, cv: i
 def unit_store(cfg: Any, out: Any, resume: bool, device: str) -> UnitStore:
     """The store of the run's finished CNN and probe fits in ``out`` (None: kept nowhere); ``resume`` loads them.
 
-    Its fingerprint is everything they depend on: the grid config, seed, ``--cv``, device and the data
-    file's bytes; fits stored under another one are redone.
+    Its fingerprint is everything they depend on: the grid config, seed, ``--cv``, device, ``--threads`` (the
+    numbers change slightly with it) and the data file's bytes; fits stored under another one are redone.
     """
     digest = None
     if cfg.data_file is not None:
         with open(cfg.data_file, "rb") as fh:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
     return UnitStore(out, resume, fingerprint={"config": cfg.tables(), "seed": cfg.seed, "cv": cfg.cv,
-                                               "device": device, "data_sha256": digest, "data": cfg.data_file})
+                                               "device": device, "data_sha256": digest, "data": cfg.data_file,
+                                               "threads": cfg.workers().threads_per_worker(1)})
 
 
 def say_data(data: AssignmentData, protocol: Protocol) -> None:
@@ -274,43 +277,58 @@ def ensemble_size(protocol: Protocol) -> int:
     return protocol.folds if protocol.kind == "cv" else min(len(protocol.splits), 5)
 
 
+def _train_cnn(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, seed: int, device: str,
+               augment: CellAugment, x: torch.Tensor, y: torch.Tensor, tr: np.ndarray, va: np.ndarray,
+               outer: bool, keep_model: bool) -> Unit:
+    """One CNN unit: grid point ``point`` trained on crops ``x[tr]`` (N, 1, H, W), seeded by ``seed`` (seed + split)
+    alone; its predictions of ``x[va]``, its history (``outer``: with validation) and, with ``keep_model``, its weights."""
+    t = time.perf_counter()
+    clf = cnn_estimator(point, config, n_classes, seed, device, augment)
+    clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
+    scores = tta_average(clf.predict_proba, x[va]) if config["cnn"]["tta"] else clf.predict_proba(x[va])
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
+    history = {k: clf.history_[k] for k in keys}
+    return Unit(record={"history": history, "seconds": time.perf_counter() - t, "n_params": count_params(clf.model_)[0]},
+                arrays={"predicted": np.asarray(clf.classes_[scores.argmax(axis=1)], dtype=np.int64)},
+                state=clf.model_.state_dict() if keep_model else {})
+
+
+def _cnn_key(point: grid.CnnPoint, r: int, outer: bool, n_train: int) -> dict[str, Any]:
+    return {"part": "cnn", "point": point.name, "split": r, "inner": not outer, "n_train": n_train}
+
+
 def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.CnnPoint], config: dict[str, Any],
-                   seed: int, device: str, progress: bool, store: UnitStore | None = None) -> dict[str, CnnResult]:
+                   seed: int, device: str, progress: bool, store: UnitStore | None = None,
+                   workers: Workers | None = None) -> dict[str, CnnResult]:
     """Train every grid point on every split (and on its inner split); score the final-epoch model.
 
     The final epoch is scored (no best-epoch picking on the validation set, which would flatter), with
     test-time augmentation over the 8 symmetries when ``[cnn] tta``. The models of the first
     :func:`ensemble_size` splits are kept (the fold ensemble). Each fit is a unit of ``store`` (its
-    predictions, history, and the weights of an ensemble member): finished ones are loaded, not redone.
+    predictions, history, and the weights of an ensemble member): finished ones are loaded, not redone;
+    the others run first, in parallel on ``workers`` (default: here, one after another).
     """
     store = store or UnitStore(None)
+    workers = workers or Workers(progress=progress)
     x, y = to_tensor(data.labelled), torch.from_numpy(data.labels)
     augment = CellAugment(**config["augment"])
-    tta, keep = config["cnn"]["tta"], ensemble_size(protocol)
+    keep = ensemble_size(protocol)
     splits = protocol.splits
+
+    def train(point: grid.CnnPoint, tr: np.ndarray, va: np.ndarray, r: int, outer: bool) -> Any:
+        return functools.partial(_train_cnn, point, config, data.n_classes, seed + r, device, augment, x, y, tr, va,
+                                 outer, outer and r < keep)
+
+    plan = [(_cnn_key(p, r, not inner, len(tr)), train(p, tr, va, r, not inner))
+            for p in points for r, tr, va, inner in planned_fits(data.labels, splits, inner=True, seed=seed)]
+    run_units(store, plan, workers, desc="(a) CNN grid", unit="fit")
     out: dict[str, CnnResult] = {}
-    bar = tqdm(total=len(points) * len(splits) * 2, desc="(a) CNN grid", unit="fit", disable=not progress)
     for point in points:
         rec = out[point.name] = CnnResult(point)
 
         def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec) -> np.ndarray:
             outer = len(tr) + len(va) == len(y) and len(rec.histories) == r  # the split itself, not its inner part
-
-            def train() -> Unit:
-                t = time.perf_counter()
-                clf = cnn_estimator(rec.point, config, data.n_classes, seed + r, device, augment)
-                clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
-                scores = tta_average(clf.predict_proba, x[va]) if tta else clf.predict_proba(x[va])
-                keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
-                history = {k: clf.history_[k] for k in keys}
-                return Unit(record={"history": history, "seconds": time.perf_counter() - t,
-                                    "n_params": count_params(clf.model_)[0]},
-                            arrays={"predicted": np.asarray(clf.classes_[scores.argmax(axis=1)], dtype=np.int64)},
-                            state=clf.model_.state_dict() if outer and r < keep else {})
-
-            unit = store.unit({"part": "cnn", "point": rec.point.name, "split": r, "inner": not outer,
-                               "n_train": len(tr)}, train)
-            bar.update(1)
+            unit = store.unit(_cnn_key(rec.point, r, outer, len(tr)), train(rec.point, tr, va, r, outer))
             if outer:
                 rec.histories.append(unit.record["history"])
                 rec.seconds.append(unit.record["seconds"])
@@ -319,11 +337,7 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
                     rec.models.append(_network(rec.point, config, data.n_classes, x.shape[1:], unit.state))
             return unit.arrays["predicted"]
 
-        def after(r: int, m: dict[str, Any], name: str = point.name) -> None:
-            bar.set_postfix_str(f"{name}: val acc {m['accuracy']:.2f}")
-
-        rec.scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, after, inner=True, seed=seed)
-    bar.close()
+        rec.scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, inner=True, seed=seed)
     return out
 
 
@@ -458,14 +472,29 @@ def build_representations(data: AssignmentData, ae: Stage, ssl: Stage, config: d
     return reps
 
 
+def _fit_probe(name: str, config: dict[str, Any], seed: int, views: np.ndarray, labels: np.ndarray, tr: np.ndarray,
+               va: np.ndarray, d4_train: bool, tta: bool) -> Unit:
+    """One probe unit: probe ``name`` (seeded by ``seed`` = seed + split alone) on codes ``views`` (8, N, D) of ``tr``;
+    its predictions of ``va`` and how many ConvergenceWarnings it raised."""
+    probe = majority() if name == "majority" else create_probe(name, seed, **grid.probe_params(config, name))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        predicted = fit_predict_views(probe, views, labels, tr, va, d4_train, tta)
+    return Unit(record={"warned": sum(issubclass(w.category, ConvergenceWarning) for w in caught)},
+                arrays={"predicted": np.asarray(predicted)})
+
+
 def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representation], config: dict[str, Any],
-               seed: int, progress: bool, store: UnitStore | None = None) -> tuple[dict[str, ProbeResult], int]:
+               seed: int, progress: bool, store: UnitStore | None = None,
+               workers: Workers | None = None) -> tuple[dict[str, ProbeResult], int]:
     """The baselines, then every probe on every learned representation (and on raw pixels with
     ``[probes] raw_pixels``), through the protocol with inner scores; also the number of ConvergenceWarnings.
 
-    Each probe fit on a split (or its inner split) is a unit of ``store``: finished ones are loaded, not redone.
+    Each probe fit on a split (or its inner split) is a unit of ``store``: finished ones are loaded, not redone;
+    the others run first, in parallel on ``workers`` (default: here, one after another).
     """
     store = store or UnitStore(None)
+    workers = workers or Workers(progress=progress)
     names, tta = config["probes"]["names"], config["probes"]["tta"]
     by_name = {r.name: r for r in reps}
     jobs: list[tuple[str, str, Representation, bool, bool]] = [
@@ -475,30 +504,30 @@ def run_probes(data: AssignmentData, splits: list[Split], reps: list[Representat
         if rep.kind == "hog" or (rep.kind == "pixels" and not config["probes"]["raw_pixels"]):
             continue
         jobs += [(f"{PROBE_TITLES[n]} on {rep.name}", n, rep, False, False) for n in names if (n, rep.name) not in taken]
+
+    def key(title: str, r: int, tr: np.ndarray, inner: bool) -> dict[str, Any]:
+        return {"part": "probe", "name": title, "split": r, "inner": inner, "n_train": len(tr)}
+
+    def train(name: str, rep: Representation, d4_train: bool, tr: np.ndarray, va: np.ndarray, r: int) -> Any:
+        return functools.partial(_fit_probe, name, config, seed + r, rep.views[r],
+                                 data.labels, tr, va, d4_train, tta)
+
+    plan = [(key(title, r, tr, inner), train(name, rep, d4, tr, va, r)) for title, name, rep, d4, _ in jobs
+            for r, tr, va, inner in planned_fits(data.labels, splits, inner=True, seed=seed)]
+    run_units(store, plan, workers, desc="(c) probes and baselines", unit="fit")
     results: dict[str, ProbeResult] = {}
     warned = [0]
-    bar = tqdm(total=len(jobs), desc="(c) probes and baselines", unit="probe", disable=not progress)
     for title, name, rep, d4_train, baseline in jobs:
         def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rep: Representation = rep, name: str = name,
                         d4_train: bool = d4_train, title: str = title) -> np.ndarray:
-            def train() -> Unit:
-                probe = majority() if name == "majority" else create_probe(name, seed + r, **grid.probe_params(config, name))
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", ConvergenceWarning)
-                    predicted = fit_predict_views(probe, rep.views[r], data.labels, tr, va, d4_train, tta)
-                return Unit(record={"warned": sum(issubclass(w.category, ConvergenceWarning) for w in caught)},
-                            arrays={"predicted": np.asarray(predicted)})
-
             inner = len(tr) + len(va) < len(data.labels)
-            unit = store.unit({"part": "probe", "name": title, "split": r, "inner": inner, "n_train": len(tr)}, train)
+            unit = store.unit(key(title, r, tr, inner), train(name, rep, d4_train, tr, va, r))
             warned[0] += unit.record["warned"]
             return unit.arrays["predicted"]
 
         scores = evaluate_on_splits(fit_predict, data.labels, splits, data.n_classes, inner=True, seed=seed)
         representation = rep.name + (" + D4 copies" if d4_train else "")
         results[title] = ProbeResult(name, representation, rep.kind, rep.dim, scores, baseline)
-        bar.update(1)
-    bar.close()
     return results, warned[0]
 
 

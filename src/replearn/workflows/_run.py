@@ -146,6 +146,27 @@ def progress_option() -> Any:
     return option(True, "progress bars", saved=False, in_file=False)
 
 
+def jobs_option() -> Any:
+    """Worker processes for the independent units of a sweep (grid points x splits, seeds, draws)."""
+    return option(0, "worker processes for independent units (grid points, splits, seeds, draws): 0 = one per "
+                     "core, 1 = one after another in this process; results are the same for any number",
+                  metavar="N", saved=False, in_file=False)
+
+
+def threads_option() -> Any:
+    """Threads of each worker (PyTorch and BLAS); small models train fastest on one."""
+    return option(1, "threads per worker (PyTorch, BLAS); small models train fastest on 1 (docs/performance.md); "
+                     "0 = cores / workers; numbers change slightly with the thread count",
+                  metavar="T", in_file=False)
+
+
+def scheduler_option() -> Any:
+    """A Dask scheduler that runs the units instead of local workers (``$REPLEARN_SCHEDULER`` by default)."""
+    return option(None, "run the units on a Dask cluster at this address, e.g. tcp://HOST:8786 (default: "
+                        "$REPLEARN_SCHEDULER, else local workers; needs pip install 'replearn[cluster]')",
+                  metavar="ADDRESS", saved=False, in_file=False)
+
+
 def bf16_option(default: str = "auto", what: str = "training") -> Any:
     """bfloat16 autocast: ``auto`` (where the hardware has native bf16), ``on`` or ``off``."""
     return option(default, f"bfloat16 autocast while {what}: 'auto' (where the CPU/GPU has native bf16), 'on' "
@@ -163,6 +184,26 @@ class RunOptions:
     device: str = device_option()
     quick: bool = quick_option()
     progress: bool = progress_option()
+
+
+@dataclasses.dataclass
+class ParallelOptions:
+    """The options of a workflow whose independent units run in parallel: ``--jobs``, ``--threads``, ``--scheduler``.
+
+    A workflow's Config inherits them too: ``class Config(RunOptions, ParallelOptions): ...``; the harness checks them.
+    """
+
+    jobs: int = jobs_option()
+    threads: int = threads_option()
+    scheduler: str | None = scheduler_option()
+
+    def workers(self) -> Any:
+        """The checked :class:`~replearn.utils.parallel.Workers` these options ask for (and ``progress`` if the Config has it)."""
+        from replearn.utils.parallel import Workers
+
+        workers = Workers.of(self)
+        workers.check()
+        return workers
 
 
 @dataclasses.dataclass
@@ -263,6 +304,8 @@ def build(module: ModuleType, values: Mapping[str, Any]) -> Any:
     check_choices(cfg)
     if hasattr(cfg, "check"):
         cfg.check()
+    if isinstance(cfg, ParallelOptions):
+        cfg.workers()  # checked: a bad --jobs, or --scheduler without Dask installed, is one line
     return cfg
 
 
@@ -618,7 +661,7 @@ def _resume_config(module: ModuleType, args: argparse.Namespace) -> Any:
     if not (run_dir / "config.json").is_file():  # a run saves its config before it trains
         raise ReplearnError(f"--resume: {run_dir} holds no run to continue (no config.json; {CHECKPOINT_NAME} "
                             "does not exist); start it without --resume")
-    keep = {"data_dir", "device", "progress", "seed"}
+    keep = {"data_dir", "device", "progress", "seed", "jobs", "scheduler"}
     given = [flag_name(f) for f in _fields(module)
              if f.metadata.get("cli", True) and f.name not in keep and getattr(args, f.name) is not None]
     given += ["--config"] if getattr(args, "config", None) else []
@@ -633,7 +676,7 @@ def _resume_config(module: ModuleType, args: argparse.Namespace) -> Any:
     values = merge(defaults(module), _switches(module, saved), str(run_dir / "config.json"))
     if args.seed not in (None, 0, values.get("seed")):
         raise ReplearnError(f"--resume: {run_dir} was trained with seed {values.get('seed')}; drop --seed {args.seed}")
-    for key in ("data_dir", "device", "progress"):
+    for key in ("data_dir", "device", "progress", "jobs", "scheduler"):
         if key in values and getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
     return build(module, values)

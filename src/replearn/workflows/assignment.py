@@ -23,18 +23,18 @@ nested selection, for ``replearn predict --model RUN``) and ``model-fold<k>`` (i
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from replearn.errors import ReplearnError
-from replearn.utils.runtime import resolve_device
+from replearn.utils.parallel import with_threads
+from replearn.utils.runtime import resolve_device, timed
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
 from replearn.workflows import assignment_report
 from replearn.workflows._assignment_metrics import assemble_metrics, choose
-from replearn.workflows._run import Result, RunOptions, option
+from replearn.workflows._run import ParallelOptions, Result, RunOptions, option
 
 COMMAND = "assignment"
 RESUMABLE = True  # --resume: finished CNN and probe fits are loaded, the autoencoders and SimCLR continue
@@ -45,6 +45,8 @@ examples:
   replearn assignment                              # built-in SYNTHETIC data, default grid (about 4 min on 2 cores)
   replearn assignment --data data.npz              # the course's crops (any number: cross-validated)
   replearn assignment --data data.npz --cv 10      # 10-fold cross-validation whatever the size
+  replearn assignment --jobs 1 --threads 2         # one fit after another, 2 threads each (as before)
+  replearn assignment --scheduler tcp://HOST:8786  # the grid on a Dask cluster (docs/performance.md)
   replearn assignment --data data.npz --config configs/grid.toml --out runs/a1   # your own grid
   replearn predict --model runs/a1 new_crops/      # stage predictions of the saved CNN
 """
@@ -57,7 +59,7 @@ def _table(name: str) -> Any:
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config(RunOptions):
+class Config(RunOptions, ParallelOptions):
     """The grid config, one field per table (keys and defaults: ``_assignment_grid.DEFAULTS``), and the data."""
 
     data: dict = _table("data")
@@ -95,14 +97,8 @@ class Config(RunOptions):
         models.prepare(self, unlabelled=False)
 
 
-@contextmanager
-def _timed(timing: dict[str, float], key: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    timing[key] = time.perf_counter() - start
-
-
 # ----------------------------------------------------------------------------- Run
+@with_threads  # --threads: every training of the run, in this process and in the workers
 def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
     """Run the whole assignment with ``cfg`` (finished parts kept in ``out``; ``resume`` continues from them)."""
     started = time.perf_counter()
@@ -110,24 +106,26 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
     config, seed, device = cfg.tables(), cfg.seed, str(resolve_device(cfg.device))
     timing: dict[str, float] = {}
     store = models.unit_store(cfg, out, resume, device)  # every CNN and probe fit, kept as it finishes
+    workers = cfg.workers()  # where the fits run: --jobs local processes, or the --scheduler cluster
 
     # Prepare the data: the crops and the protocol's splits (300/100 or K-fold), the same for every model.
-    with _timed(timing, "data_s"):
+    with timed(timing, "data_s"):
         data, protocol = models.prepare(cfg)
     models.say_data(data, protocol)
 
     # (a) The CNN grid: every point trained on every split (and its inner split), scored after its last epoch.
-    with _timed(timing, "cnn_s"):
-        cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress, store)
+    with timed(timing, "cnn_s"):
+        cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress, store,
+                                    workers)
     # (b) An autoencoder per code size on the unlabelled (+ generated) crops; (b+) SimCLR, without labels.
-    with _timed(timing, "autoencoder_s"):
+    with timed(timing, "autoencoder_s"):
         ae = models.train_autoencoders(data, config, seed, device, cfg.progress, out, resume)
-    with _timed(timing, "ssl_s"):
+    with timed(timing, "ssl_s"):
         ssl = models.train_ssl(data, config, seed, device, cfg.progress, out, resume)
     # (c) The baselines, and simple classifiers on the codes, on the same splits.
-    with _timed(timing, "probes_s"):
+    with timed(timing, "probes_s"):
         reps = models.build_representations(data, ae, ssl, config, protocol.splits, seed)
-        probes, warned = models.run_probes(data, protocol.splits, reps, config, seed, cfg.progress, store)
+        probes, warned = models.run_probes(data, protocol.splits, reps, config, seed, cfg.progress, store, workers)
 
     # Choose honestly: on each split, the model with the best score inside its training crops.
     selection, cnn_choice = choose(data, protocol.splits, cnn, probes)
@@ -139,7 +137,7 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
         result.weights(name, model, meta)
     metrics = assemble_metrics(data, protocol, cfg, cnn, ae, ssl, probes, warned, saved, timing, device, selection,
                                cnn_choice)
-    with _timed(metrics["timing"], "figures_s"):
+    with timed(metrics["timing"], "figures_s"):
         figures = assignment_report.draw_figures(result, data, protocol.splits, cnn, ae, reps, metrics, config, seed)
     result.text("grid.toml", grid.to_toml(config))
     metrics["timing"]["total_s"] = time.perf_counter() - started
