@@ -1,4 +1,4 @@
-"""``run_units``: units computed in worker processes with the asked threads, kept as they finish, named when they fail."""
+"""``run_units``: units computed in workers with the asked threads, kept as they finish, named when they fail."""
 
 from __future__ import annotations
 

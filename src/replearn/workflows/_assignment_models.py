@@ -281,14 +281,15 @@ def _train_cnn(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, see
                augment: CellAugment, x: torch.Tensor, y: torch.Tensor, tr: np.ndarray, va: np.ndarray,
                outer: bool, keep_model: bool) -> Unit:
     """One CNN unit: grid point ``point`` trained on crops ``x[tr]`` (N, 1, H, W), seeded by ``seed`` (seed + split)
-    alone; its predictions of ``x[va]``, its history (``outer``: with validation) and, with ``keep_model``, its weights."""
+    alone; its predictions of ``x[va]``, its history (``outer``: with validation), with ``keep_model`` its weights."""
     t = time.perf_counter()
     clf = cnn_estimator(point, config, n_classes, seed, device, augment)
     clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
     scores = tta_average(clf.predict_proba, x[va]) if config["cnn"]["tta"] else clf.predict_proba(x[va])
     keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
     history = {k: clf.history_[k] for k in keys}
-    return Unit(record={"history": history, "seconds": time.perf_counter() - t, "n_params": count_params(clf.model_)[0]},
+    record = {"history": history, "seconds": time.perf_counter() - t, "n_params": count_params(clf.model_)[0]}
+    return Unit(record=record,
                 arrays={"predicted": np.asarray(clf.classes_[scores.argmax(axis=1)], dtype=np.int64)},
                 state=clf.model_.state_dict() if keep_model else {})
 

@@ -198,7 +198,7 @@ class ParallelOptions:
     scheduler: str | None = scheduler_option()
 
     def workers(self) -> Any:
-        """The checked :class:`~replearn.utils.parallel.Workers` these options ask for (and ``progress`` if the Config has it)."""
+        """The checked :class:`~replearn.utils.parallel.Workers` these options ask for (``progress``: the Config's)."""
         from replearn.utils.parallel import Workers
 
         workers = Workers.of(self)
