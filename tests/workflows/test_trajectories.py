@@ -95,3 +95,16 @@ def test_conv_arch_pretrains_one_stage_per_block():
     run = train_one(tiny_cfg(arch="conv", epochs=1), tiny_data(), 0, pretrain=True)
     assert [s["layers"][-1] for s in run["pretraining"]][:3] == ["maxpool_1", "maxpool_2", "maxpool_3"]
     assert run["snapshots"].shape[1:] == (6, 10) and 0 <= run["test_accuracy"] <= 1
+
+
+def test_networks_in_two_worker_processes_equal_those_trained_here():
+    from replearn.utils.parallel import Workers
+    from replearn.workflows._trajectories_train import train_groups
+
+    cfg, data = tiny_cfg(), tiny_data()
+    here = train_groups(cfg, data, Workers(jobs=1, progress=False))
+    there = train_groups(cfg, data, Workers(jobs=2, progress=False))
+    for group in ("with", "without"):
+        assert [r["test_accuracy"] for r in here[group]] == [r["test_accuracy"] for r in there[group]]
+        assert all(np.array_equal(a["snapshots"], b["snapshots"]) for a, b in zip(here[group], there[group]))
+    assert len(here["with"][0]["pretraining"]) > 0 and here["with"][0]["steps"] == there["with"][0]["steps"]

@@ -7,6 +7,7 @@ that the "with" group first runs greedy layer-wise pretraining (:mod:`replearn.t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from replearn.models import LECTURE_AE_BLOCKS, Network
 from replearn.train import TrainConfig, evaluate, fit, num_batches
 from replearn.train.layerwise import POOLS, pretrain_layerwise
 from replearn.train.trajectory import OutputRecorder
+from replearn.utils.parallel import Workers, run_units
+from replearn.utils.units import Unit, UnitStore
 
 GROUPS = ("without", "with")
 """Group names: without and with greedy layer-wise pretraining."""
@@ -92,6 +95,27 @@ def train_one(cfg: Any, data: Data, seed: int, pretrain: bool) -> dict[str, Any]
     final = evaluate(net, data.x_test, data.y_test, batch_size=1024)
     return {"snapshots": recorder.snapshots(), "steps": list(recorder.steps_), "test_accuracy": final["accuracy"],
             "test_loss": final["loss"], "pretraining": stages}
+
+
+def train_unit(cfg: Any, arrays: tuple[np.ndarray, ...], seed: int, pretrain: bool) -> Unit:
+    """:func:`train_one` as a unit of a parallel sweep; ``arrays``: the :class:`Data` fields as numpy arrays (joblib
+    memory-maps large ones for its workers instead of copying them into every task)."""
+    run = train_one(cfg, Data(*(torch.from_numpy(np.array(a)) for a in arrays)), seed, pretrain)
+    return Unit(record={k: v for k, v in run.items() if k != "snapshots"}, arrays={"snapshots": run["snapshots"]})
+
+
+def train_groups(cfg: Any, data: Data, workers: Workers) -> dict[str, list[dict[str, Any]]]:
+    """Network i of both groups (seed ``cfg.seed + i``), every one a unit run on ``workers``; group -> runs in order."""
+    arrays = tuple(t.numpy() for t in (data.x_train, data.y_train, data.x_test, data.y_test, data.x_probe))
+    plan = [({"network": i, "group": g}, functools.partial(train_unit, cfg, arrays, cfg.seed + i, g == "with"))
+            for i in range(cfg.networks) for g in GROUPS]
+    store = UnitStore(None)
+    run_units(store, plan, workers, desc="networks", unit="net")
+    runs: dict[str, list[dict[str, Any]]] = {g: [] for g in GROUPS}
+    for key, compute in plan:
+        unit = store.unit(key, compute)
+        runs[key["group"]].append({**unit.record, "snapshots": unit.arrays["snapshots"]})
+    return runs
 
 
 def group_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:

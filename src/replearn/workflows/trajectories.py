@@ -26,17 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from replearn.data import CLASS_NAMES, seeded_subset
 from replearn.errors import ReplearnError
 from replearn.evaluate import compare_sentence, embed_2d
 from replearn.utils.atomic import save_npz
+from replearn.utils.parallel import with_threads
 from replearn.utils.runtime import machine_summary
 from replearn.workflows import trajectories_report
 from replearn.workflows._mnist_like import check_subset, load_tensors
-from replearn.workflows._run import MnistRunOptions, Result, check_at_least, option, parse_int_list
-from replearn.workflows._trajectories_train import GROUPS, Data, group_summary, record_every, train_one
+from replearn.workflows._run import (MnistRunOptions, ParallelOptions, Result, check_at_least, option,
+                                    parse_int_list)
+from replearn.workflows._trajectories_train import GROUPS, Data, group_summary, record_every, train_groups
 
 COMMAND = "trajectories"
 HELP = "Erhan et al. 2010: networks with/without layer-wise pretraining as paths in function space (t-SNE, ISOMAP)"
@@ -53,7 +54,7 @@ CONFIG_FILE = True
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config(MnistRunOptions):
+class Config(MnistRunOptions, ParallelOptions):
     """The default run: 2 x 50 dense networks on 10,000 MNIST training images (see docs/lecture_concepts.md)."""
 
     dataset: str = option("mnist", "data set", choices=("mnist", "fashion"))
@@ -84,6 +85,7 @@ QUICK = {"networks": 4, "train_size": 1000, "test_size": 1000, "probe_size": 100
 
 
 # ----------------------------------------------------------------------------- Run
+@with_threads  # --threads: in this process and in each worker
 def run(cfg: Config, out: Path | None = None) -> Result:
     """Train both groups, project their output paths, summarise; the figure, the paths, the report."""
     # Prepare the data: stratified subsets; the probe images are a fixed seeded subset of the test images.
@@ -95,12 +97,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
           f"{cfg.networks} networks per group, a snapshot every {record_every(cfg, len(y_tr))} steps")
 
     # Train: network i of both groups from the same initial weights (seed + i); only pretraining differs.
-    start, runs = time.perf_counter(), {g: [] for g in GROUPS}
-    with tqdm(total=2 * cfg.networks, desc="networks", unit="net", disable=not cfg.progress) as bar:
-        for i in range(cfg.networks):
-            for group in GROUPS:
-                runs[group].append(train_one(cfg, data, cfg.seed + i, pretrain=group == "with"))
-                bar.update(1)
+    start = time.perf_counter()
+    runs = train_groups(cfg, data, cfg.workers())  # --jobs worker processes (or --scheduler), one unit per network
     train_seconds = time.perf_counter() - start
 
     # Evaluate: all snapshots of all networks projected together; accuracy, loss, spread per group.
