@@ -51,7 +51,8 @@ def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(60, 1, 4, 4, generator=gen)
     y = torch.arange(60) % 3
-    data = FewLabelData("crops", x, y, torch.rand(5, 1, 4, 4), torch.rand(9, 1, 4, 4), torch.arange(9) % 3, 3, "t")
+    extra, x_test = torch.rand(5, 1, 4, 4, generator=gen), torch.rand(9, 1, 4, 4, generator=gen)  # never equal to x
+    data = FewLabelData("crops", x, y, extra, x_test, torch.arange(9) % 3, 3, "t")
     a, unl_a = data.draw(4, 7)
     b, unl_b = data.draw(4, 7)
     assert np.array_equal(a, b) and torch.equal(unl_a, unl_b)
@@ -81,3 +82,17 @@ def test_the_pretraining_methods_run_and_pretrain_once(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert sorted(metrics["pretraining_seconds"]) == ["SimCLR", "autoencoder"]
     assert len(metrics["records"]) == 8 and all(0.0 <= r["accuracy"] <= 1.0 for r in metrics["records"])
+
+
+def test_two_worker_processes_give_the_records_of_one(tmp_path):
+    """Each (method, label count, draw) seeds itself: --jobs 2 ends as --jobs 1, the shared encoders pretrained once."""
+    runs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["fewlabels", "--out", str(out), *TINY, "--methods", "cnn,ae_lr", "--jobs", jobs,
+                     "--threads", "1"]) == 0
+        runs.append(json.loads((out / "metrics.json").read_text()))
+    volatile = ("seconds", "cpu_seconds")
+    records = [[{k: v for k, v in r.items() if k not in volatile} for r in m["records"]] for m in runs]
+    assert records[0] == records[1] and len(records[0]) == 2 * 2 * 2
+    assert list(runs[1]["pretraining_seconds"]) == ["autoencoder"]

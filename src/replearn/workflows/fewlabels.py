@@ -14,19 +14,17 @@ rates), semi-supervised FixMatch-style training, and transfer from the other MNI
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
 from replearn.errors import ReplearnError
+from replearn.utils.parallel import with_threads
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fewlabels_report
 from replearn.workflows._fewlabels_data import DATASETS, load, parse_labels
-from replearn.workflows._fewlabels_methods import METHODS, OTHER, Pretrained, train_and_predict
-from replearn.workflows._run import MnistRunOptions, Result, check_at_least, option
+from replearn.workflows._fewlabels_methods import METHODS, OTHER, Pretrained
+from replearn.workflows._fewlabels_units import run_all
+from replearn.workflows._run import MnistRunOptions, ParallelOptions, Result, check_at_least, option
 
 COMMAND = "fewlabels"
 HELP = "accuracy vs labels per class (1..all) with confidence bands: supervised, self-supervised, semi-supervised"
@@ -45,7 +43,7 @@ DEFAULT_METHODS = "cnn,cnn_aug,semisup"  # what fits the 60-minute budget on 2 c
 
 # ----------------------------------------------------------------------------- Setup
 @dataclass
-class Config(MnistRunOptions):
+class Config(MnistRunOptions, ParallelOptions):
     """The default run: MNIST, the label counts of the issue, 5 draws, the methods of DEFAULT_METHODS."""
 
     dataset: str = option("mnist", "data set", choices=DATASETS)
@@ -97,6 +95,7 @@ QUICK = {"train_size": 1000, "test_size": 500, "labels": "1,4,all", "draws": 2, 
 
 
 # ----------------------------------------------------------------------------- Run
+@with_threads  # --threads: in this process and in each worker
 def run(cfg: Config, out: Path | None = None) -> Result:
     """Every method on every draw of every label count; the curve, the tables and the report."""
     # Prepare the data: the test set is never trained on; the draws are fixed by (seed, draw).
@@ -111,23 +110,8 @@ def run(cfg: Config, out: Path | None = None) -> Result:
           f"test {tuple(data.x_test.shape)}; labels per class {['all' if k is None else k for k in counts]}")
 
     # Train and evaluate: one record per (method, label count, draw).
-    pre, records = Pretrained(data, cfg, device), []
-    bar = tqdm(total=len(counts) * cfg.draws * len(cfg.method_list()), desc="fewlabels", unit="run",
-               disable=not cfg.progress)
-    for k in counts:
-        for r in range(cfg.draws):
-            labelled, unlabelled = data.draw(k, cfg.seed + r)
-            for method in cfg.method_list():
-                start, cpu, pretrained = time.perf_counter(), time.process_time(), sum(pre.seconds.values())
-                predicted = train_and_predict(method, data, labelled, unlabelled, cfg.seed + r, cfg, pre, device)
-                start += sum(pre.seconds.values()) - pretrained  # a first use's pretraining is reported apart
-                records.append({"method": method, "per_class": k, "draw": r, "seed": cfg.seed + r,
-                                "n_labelled": int(len(labelled)),
-                                "accuracy": float(np.mean(predicted == data.y_test.numpy())),
-                                "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu})
-                bar.set_postfix_str(f"{method} k={k or 'all'}: {records[-1]['accuracy']:.3f}")
-                bar.update(1)
-    bar.close()
+    pre = Pretrained(data, cfg, device)
+    records = run_all(cfg, data, counts, pre, device, cfg.workers())  # --jobs worker processes (or --scheduler)
 
     # Evaluate: means, 95% CIs, the figure, the tables.
     result = Result(synthetic=data.synthetic)
