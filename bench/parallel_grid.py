@@ -7,7 +7,8 @@ the parts that run in parallel, and the autoencoder and SimCLR stages, which do 
 paired (alternating, ``--repeats`` each); every run records the load average before and after, since the
 machine may be shared. Per-unit CNN times come from the unit files of the run folder.
 
-    nice -n 10 python bench/parallel_grid.py --reduced            # 10 CNN epochs, few AE/SimCLR epochs: minutes
+    nice -n 10 python bench/parallel_grid.py --reduced --modes local    # 5 CNN epochs, 1 AE/SimCLR epoch: minutes
+    nice -n 10 python bench/parallel_grid.py --reduced --modes cluster  # LocalCluster with 1, 2, 4 workers
     nice -n 10 python bench/parallel_grid.py                      # the default assignment run (long)
     python bench/parallel_grid.py --reduced --modes local --repeats 1
 
@@ -35,14 +36,17 @@ from replearn.utils.units import UNITS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 REDUCED = """
+[data]
+n_unlabelled = 1000
 [cnn]
-epochs = 10
+epochs = 5
 [autoencoder]
-epochs = 3
+epochs = 1
 [ssl]
-epochs = 3
+epochs = 1
 """
-"""The reduced config: the default grid (2 points x 5 splits x inner + outer) with fewer epochs everywhere."""
+"""The reduced config: the default grid (2 points x 5 splits x inner + outer = 20 CNN units, then the probes) with 5
+CNN epochs, one autoencoder and SimCLR epoch and 1,000 unlabelled crops, so that a run takes a minute or two."""
 
 
 def one_run(flags: list[str], config: Path | None, seed: int) -> dict[str, Any]:
@@ -81,7 +85,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reduced", action="store_true", help="10 CNN epochs, 3 autoencoder and SimCLR epochs")
+    p.add_argument("--reduced", action="store_true", help="5 CNN epochs, 1 autoencoder and SimCLR epoch, 1,000 unlabelled crops")
     p.add_argument("--config", help="a grid config instead (TOML)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each local mode (paired)")
     p.add_argument("--modes", nargs="+", default=["local", "cluster"], choices=["local", "cluster"])
