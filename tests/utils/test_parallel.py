@@ -115,6 +115,14 @@ def test_bad_workers_and_a_missing_dask_are_one_line(monkeypatch):
         Workers(scheduler="tcp://127.0.0.1:8786").check()
 
 
+def test_an_unreachable_scheduler_is_one_line(monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr("replearn.utils.parallel.CONNECT_TIMEOUT", 1)
+    with pytest.raises(ReplearnError, match="cannot reach the Dask scheduler") as caught:
+        run_units(UnitStore(None), _plan(2), Workers(scheduler="tcp://127.0.0.1:9", progress=False))
+    assert "\n" not in str(caught.value) and "dask scheduler" in str(caught.value)
+
+
 def test_the_scheduler_comes_from_the_environment(monkeypatch):
     class Cfg:
         jobs, threads, scheduler, progress = 3, 1, None, False
