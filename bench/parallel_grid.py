@@ -7,7 +7,7 @@ the parts that run in parallel, and the autoencoder and SimCLR stages, which do 
 paired (alternating, ``--repeats`` each); every run records the load average before and after, since the
 machine may be shared. Per-unit CNN times come from the unit files of the run folder.
 
-    nice -n 10 python bench/parallel_grid.py --reduced --modes local    # 5 CNN epochs, 1 AE/SimCLR epoch: minutes
+    nice -n 10 python bench/parallel_grid.py --reduced --modes local    # 2 CNN epochs, small AE, no SimCLR
     nice -n 10 python bench/parallel_grid.py --reduced --modes cluster  # LocalCluster with 1, 2, 4 workers
     nice -n 10 python bench/parallel_grid.py                      # the default assignment run (long)
     python bench/parallel_grid.py --reduced --modes local --repeats 1
@@ -37,16 +37,23 @@ from replearn.utils.units import UNITS_DIR
 ROOT = Path(__file__).resolve().parents[1]
 REDUCED = """
 [data]
-n_unlabelled = 1000
+n_unlabelled = 300
 [cnn]
-epochs = 5
+epochs = 2
+pretrain_n = 300
+pretrain_epochs = 1
 [autoencoder]
 epochs = 1
 [ssl]
-epochs = 1
+epochs = 0
+[pretrain]
+generated = 0
+[probes]
+names = ["logreg", "knn"]
 """
-"""The reduced config: the default grid (2 points x 5 splits x inner + outer = 20 CNN units, then the probes) with 5
-CNN epochs, one autoencoder and SimCLR epoch and 1,000 unlabelled crops, so that a run takes a minute or two."""
+"""The reduced config: the default grid (2 points x 5 splits x inner + outer = 20 CNN units) with 2 CNN epochs (after
+1 epoch of sim-to-real pretraining on 300 crops), one autoencoder epoch on 300 unlabelled crops, no SimCLR, 2 probes;
+for a machine too busy for the default run (on 2 shared cores one default run took over 10 minutes)."""
 
 
 def one_run(flags: list[str], config: Path | None, seed: int) -> dict[str, Any]:
@@ -85,7 +92,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reduced", action="store_true", help="5 CNN epochs, 1 autoencoder and SimCLR epoch, 1,000 unlabelled crops")
+    p.add_argument("--reduced", action="store_true", help="2 CNN epochs, 1 autoencoder epoch, no SimCLR, 2 probes (REDUCED)")
     p.add_argument("--config", help="a grid config instead (TOML)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each local mode (paired)")
     p.add_argument("--modes", nargs="+", default=["local", "cluster"], choices=["local", "cluster"])
@@ -103,12 +110,21 @@ def main() -> None:
         "machine": machine_info(), "cores": cores(), "nice": os.nice(0), "started_load": os.getloadavg(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "local": {}, "cluster": {},
     }
+    out = args.out or ROOT / "bench" / "results" / f"parallel-grid-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every run: a bench stopped by its time limit keeps what it measured
+        record["finished_load"] = os.getloadavg()
+        out.write_text(json.dumps(record, indent=1))
+
     modes = {"jobs1_threads2": ["--jobs", "1", "--threads", "2"], "jobs2_threads1": ["--jobs", "2", "--threads", "1"]}
     if "local" in args.modes:
         runs: dict[str, list] = {m: [] for m in modes}
         for i in range(args.repeats):  # paired: both modes once per round, the order alternating
             for m in (list(modes) if i % 2 == 0 else list(modes)[::-1]):
                 runs[m].append(one_run(modes[m], config, seed=0))
+                record["local"] = {k: {"runs": r} for k, r in runs.items()}
+                save()
                 print(f"round {i}: {m}: {runs[m][-1]['wall_s']:.1f} s (load {runs[m][-1]['load_before'][0]:.2f})",
                       flush=True)
         record["local"] = {m: {"runs": r, **summary(r)} for m, r in runs.items()}
@@ -124,12 +140,10 @@ def main() -> None:
                               dashboard_address=None) as cluster:
                 run = one_run(["--scheduler", cluster.scheduler_address, "--threads", "1"], config, seed=0)
             record["cluster"][str(n)] = run
+            save()
             print(f"LocalCluster, {n} worker(s): {run['wall_s']:.1f} s, CNN grid {run['timing']['cnn_s']:.1f} s",
                   flush=True)
-    record["finished_load"] = os.getloadavg()
-    out = args.out or ROOT / "bench" / "results" / f"parallel-grid-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    save()
     print(f"wrote {out}")
 
 
