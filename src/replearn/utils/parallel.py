@@ -159,17 +159,15 @@ def run_units(store: UnitStore, plan: Plan, workers: Workers, desc: str = "units
     missing = [(key, compute) for key, compute in plan if not store.has(key)]
     bar = tqdm(total=len(plan), initial=len(plan) - len(missing), desc=desc, unit=unit, disable=not workers.progress)
     try:
-        if not missing:
-            pass
-        elif workers.scheduler:
+        if missing and workers.scheduler:
             _on_cluster(store, missing, workers, bar)
-        elif min(workers.local_jobs(), len(missing)) <= 1:
+        elif min(workers.local_jobs(), len(missing)) > 1:
+            _in_processes(store, missing, workers, bar)
+        else:  # one worker, or one unit: here, one after another
             threads = workers.threads_per_worker(1)
             for i, (key, compute) in enumerate(missing):
                 store.keep(key, compute_unit(i, key, compute, threads)[1])
                 bar.update(1)
-        else:
-            _in_processes(store, missing, workers, bar)
     finally:
         bar.close()
     return len(missing)
