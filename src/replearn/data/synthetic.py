@@ -63,6 +63,7 @@ import numpy as np
 from scipy import ndimage
 
 from replearn.data.assignment_data import AssignmentData
+from replearn.data.crops import scale_to_uint8
 from replearn.errors import ReplearnError
 
 __all__ = ["AureusParams", "PRESETS", "class_counts", "synthetic_aureus"]
@@ -121,6 +122,9 @@ class AureusParams:
     """Class proportions of stages 0, 1, 2 (normalised to sum to 1)."""
     stage_confusion: float = 0.04
     """Fraction of labelled crops rendered as an adjacent stage (borderline cells)."""
+    stretch: tuple[float, float] | None = None
+    """None: fixed ``gain``. A pair of percentiles: each crop's are mapped to 0 and 255 before rounding, as
+    ``replearn crops`` scales real crops (:func:`replearn.data.crops.scale_to_uint8`); ``gain`` is then unused."""
 
 
 PRESETS: dict[str, AureusParams] = {
@@ -269,6 +273,10 @@ def _resolve_params(preset: str, params: dict[str, Any]) -> AureusParams:
     check_range("flat_brightness", 0.0, 10.0)
     check_range("septum_progress", 0.0, 1.0)
     check_range("background", 0.0, 5.0)
+    if p.stretch is not None:
+        check_range("stretch", 0.0, 100.0)
+        if not p.stretch[0] < p.stretch[1]:
+            raise bad("stretch", "None or two percentiles (lo, hi) with 0 <= lo < hi <= 100")
     try:
         s1, s2 = p.septum_brightness
     except (TypeError, ValueError):
@@ -445,5 +453,7 @@ def _render(cells: dict[str, np.ndarray], p: AureusParams, size: int, rng: np.ra
         image = ndimage.gaussian_filter(image, sigma=(0.0, k * p.psf_sigma, k * p.psf_sigma), mode="nearest")
 
     counts = rng.poisson(np.maximum(image, 0.0) * p.photons)
+    if p.stretch is not None:
+        return np.stack([scale_to_uint8(crop, *p.stretch) for crop in counts])
     grey = counts.astype(np.float32) * (p.gain / p.photons)
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
