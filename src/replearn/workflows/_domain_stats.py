@@ -10,17 +10,19 @@ crops of the shared field) and by the tests of the preset.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 STATISTICS = {
     "mean": "mean grey value of the crop",
     "std": "standard deviation of the grey values in the crop",
     "background": "10th percentile of the crop's grey values (the dark background between cells)",
-    "noise": "pixel noise in the darkest 30% of the crop: robust SD of horizontal neighbour differences / sqrt 2",
+    "noise": "pixel noise in the darkest 30% of the crop (5x5 mean): robust SD of horizontal neighbour differences / sqrt 2",
     "saturated": "fraction of pixels at 255",
     "dark": "fraction of pixels at 0",
     "border": "mean grey value of the 3-px frame (neighbouring cells cut by the crop edge)",
     "centre": "mean grey value of the central 8x8 px (the cell's cytoplasm or septum)",
     "ring_radius": "radius (px) of the brightest ring around the crop centre (radial mean profile, 3-16 px)",
+    "edge_radius": "radius (px) where the radial mean profile falls halfway from its peak (r <= 12) to the background",
     "ring_contrast": "radial profile at the ring over the profile at the centre (1 = as bright as the cytoplasm)",
     "high_freq_power": "fraction of the crop's power (mean removed) above 0.25 cycles/px (noise, sharp edges)",
     "mid_freq_power": "fraction of the crop's power between 0.08 and 0.25 cycles/px (ring and septum scale)",
@@ -37,6 +39,19 @@ def _radial_profile(x: np.ndarray, max_r: int) -> np.ndarray:
     return np.stack([flat[:, ring == k].mean(axis=1) for k in range(max_r + 1)], axis=1)
 
 
+def _half_drop(prof: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Per profile (N, R): the radius (interpolated) past the peak (r <= 12) where it falls below halfway to ``background``."""
+    out = np.full(len(prof), float(prof.shape[1] - 1))
+    for i, p in enumerate(prof):
+        top = int(np.argmax(p[:13]))
+        half = background[i] + 0.5 * (p[top] - background[i])
+        below = np.flatnonzero(p[top:] < half)
+        if below.size:
+            r = top + int(below[0])
+            out[i] = r - 1 + (p[r - 1] - half) / max(p[r - 1] - p[r], 1e-9)
+    return out
+
+
 def per_crop_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
     """Each statistic of :data:`STATISTICS` for each crop: ``{name: (N,) float64}``; images (N, H, W) uint8."""
     x = np.asarray(images, dtype=np.float64)
@@ -46,8 +61,11 @@ def per_crop_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
     flat = x.reshape(n, -1)
     out: dict[str, np.ndarray] = {"mean": flat.mean(axis=1), "std": flat.std(axis=1),
                                   "background": np.percentile(flat, 10, axis=1)}
+    # The dark region is chosen on a smoothed copy, so that the choice does not select the noise itself.
+    smooth = ndimage.uniform_filter(x, size=(1, 5, 5), mode="nearest")
     diff = x[:, :, 1:] - x[:, :, :-1]
-    dark = np.maximum(x[:, :, 1:], x[:, :, :-1]) <= np.percentile(flat, 30, axis=1)[:, None, None]
+    level = np.percentile(smooth.reshape(n, -1), 30, axis=1)[:, None, None]
+    dark = np.maximum(smooth[:, :, 1:], smooth[:, :, :-1]) <= level
     noise = np.empty(n)
     for i in range(n):
         d = diff[i][dark[i]]
@@ -64,6 +82,8 @@ def per_crop_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
     prof = _radial_profile(x, max_r)
     peak = 3 + np.argmax(prof[:, 3:], axis=1)
     out["ring_radius"] = peak.astype(np.float64)
+    prof_far = _radial_profile(x, min(h, w) // 2 - 1)
+    out["edge_radius"] = _half_drop(prof_far, out["background"])
     out["ring_contrast"] = prof[np.arange(n), peak] / np.maximum(prof[:, :2].mean(axis=1), 1.0)
     power = np.abs(np.fft.fft2(x - x.mean(axis=(1, 2), keepdims=True))) ** 2
     fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
