@@ -50,7 +50,7 @@ BEFORE = {"diameter": [14.0, 21.0], "ellipticity": 0.25, "centre_jitter": 1.5, "
           "ring_unevenness": 0.15, "interior": [0.7, 1.0], "flat_fraction": 0.3, "flat_brightness": [1.2, 1.8],
           "septum_progress": [0.08, 0.95], "septum_brightness": [[1.0, 2.5], [1.5, 3.0]], "neighbours": 2.0,
           "glow": 0.25, "glow_length": 5.0, "background": [0.06, 0.15], "gradient": 0.12, "brightness_sd": 0.25,
-          "psf_sigma": 1.2, "photons": 1000.0, "gain": 95.0, "texture": 0.0, "texture_scale": 1.0, "stretch": None}
+          "psf_sigma": 1.2, "photons": 1000.0, "gain": 95.0, "stretch": None}
 """Every parameter of the ``widefield`` preset before it was fitted with this script (commit e5c08c6)."""
 N_TRAIN, N_AE, N_SOURCE, PIXEL_PCA = 300, 1500, 600, 50
 

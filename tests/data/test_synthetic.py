@@ -150,7 +150,6 @@ def test_raw_pixel_logistic_regression_beats_chance_but_is_not_perfect():
         ({"septum_brightness": (1.0, 2.0)}, "septum_brightness"),
         ({"stretch": (60.0, 40.0)}, "stretch"),
         ({"stretch": (50.0, 50.0)}, "stretch"),
-        ({"texture": -0.1}, "texture"),
     ],
 )
 def test_invalid_arguments_raise_one_clear_error(kwargs, match):
@@ -186,13 +185,6 @@ def test_stretch_scales_each_crop_like_replearn_crops():
     assert np.all((crops == 0).mean(axis=1) >= 0.004)
     fixed = synthetic_aureus(20, 0, seed=0).labelled.reshape(20, -1)
     assert np.ptp(fixed.max(axis=1)) > 30  # without it, a crop's range follows its cell's brightness
-
-
-def test_texture_makes_cells_patchy():
-    plain = synthetic_aureus(20, 0, seed=0, photons=1e5, neighbours=0.0).labelled.astype(np.float64)
-    patchy = synthetic_aureus(20, 0, seed=0, photons=1e5, neighbours=0.0, texture=0.5).labelled.astype(np.float64)
-    grad = lambda x: np.abs(np.diff(x, axis=2)).mean()  # noqa: E731
-    assert grad(patchy) > 1.2 * grad(plain)
 
 
 # Per-crop statistics of the 244 real crops that ``replearn crops`` cuts from the shared widefield field

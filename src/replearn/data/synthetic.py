@@ -29,7 +29,8 @@ values scale the geometry by ``size / 40``):
    brightness (log-normal, ``brightness_sd``), a Gaussian PSF (``psf_sigma``),
    Poisson shot noise at ``photons`` photons for a unit-brightness ring, and a
    fixed conversion to uint8 (``gain``: grey value of a unit-brightness ring
-   before blur) with clipping at 255.
+   before blur) with clipping at 255 -- or, with ``stretch``, each crop's
+   percentiles mapped to 0 and 255 as ``replearn crops`` scales real crops.
 5. **Ambiguity.** Stage 1 spans short, dim septa (close to stage 0) to nearly
    closed ones (close to stage 2). A fraction ``stage_confusion`` of labelled
    crops is rendered as an adjacent stage while keeping its label, as
@@ -38,9 +39,10 @@ values scale the geometry by ``size / 40``):
 Presets (:data:`PRESETS`): ``"sim"`` (default) imitates super-resolution SIM
 crops: the cell fills most of the crop (diameter 28-34 px), thin sharp ring,
 little blur. ``"widefield"`` imitates the crops ``replearn crops`` cuts from the
-shared widefield field (``aureus-maicrobe/test_membrane.tif``): cells 14-21 px
-across and more elongated, cytoplasm nearly as bright as the ring, bright septa,
-soft ring, blur and glow, more neighbours in the crop.
+shared widefield field (``aureus-maicrobe/test_membrane.tif``), fitted to their
+per-crop statistics (docs/real_cells.md): cells 14.5-21.5 px across and more
+elongated, cytoplasm about as bright as the ring, soft ring, blur and glow, more
+neighbours in the crop, and each crop stretched to 0-255 like the real ones.
 
 Class counts: ``n_labelled`` is split by ``proportions`` (default 45/30/25 %)
 with largest-remainder rounding, so the counts sum to ``n_labelled`` exactly;
@@ -122,10 +124,6 @@ class AureusParams:
     """Class proportions of stages 0, 1, 2 (normalised to sum to 1)."""
     stage_confusion: float = 0.04
     """Fraction of labelled crops rendered as an adjacent stage (borderline cells)."""
-    texture: float = 0.0
-    """Standard deviation of a smooth multiplicative texture on the cells (patchy membrane stain; 0 = none)."""
-    texture_scale: float = 1.0
-    """Gaussian smoothing (px) of that texture's white noise."""
     stretch: tuple[float, float] | None = None
     """None: fixed ``gain``. A pair of percentiles: each crop's are mapped to 0 and 255 before rounding, as
     ``replearn crops`` scales real crops (:func:`replearn.data.crops.scale_to_uint8`); ``gain`` is then unused."""
@@ -300,8 +298,6 @@ def _resolve_params(preset: str, params: dict[str, Any]) -> AureusParams:
         "glow": (0.0, 5.0),
         "glow_length": (0.1, 40.0),
         "gradient": (0.0, 5.0),
-        "texture": (0.0, 2.0),
-        "texture_scale": (0.1, 10.0),
         "brightness_sd": (0.0, 2.0),
         "psf_sigma": (0.0, 10.0),
         "photons": (1.0, 1e6),
@@ -454,12 +450,6 @@ def _render(cells: dict[str, np.ndarray], p: AureusParams, size: int, rng: np.ra
         n_sep = np.exp(-0.5 * (nv / width) ** 2) * (nsd < 0.5 * width)
         image += amp * (n_ring + col(f"n{j}_interior") * n_inside + col(f"n{j}_sep") * n_sep)
         glow += amp * np.exp(-np.maximum(nsd, 0.0) / (k * p.glow_length))
-
-    if p.texture > 0:  # patchy stain: smoothed white noise, scaled to standard deviation ``texture``
-        tex = ndimage.gaussian_filter(rng.standard_normal(image.shape).astype(np.float32),
-                                      sigma=(0.0, k * p.texture_scale, k * p.texture_scale), mode="wrap")
-        tex *= p.texture / max(float(tex.std()), 1e-6)
-        image *= np.maximum(1.0 + tex, 0.0)
 
     # Background, glow and optics.
     ga = col("gradient_angle")
