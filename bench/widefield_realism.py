@@ -46,7 +46,7 @@ from replearn.workflows._domain_stats import crop_statistics, statistics_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELD = Path("/work/shared/datasets/aureus-maicrobe")
-BEFORE = {"diameter": [14.0, 21.0], "ellipticity": 0.25, "centre_jitter": 1.5, "ring_width": [1.3, 1.8],
+BEFORE = {"diameter": [14.0, 21.0], "ellipticity": 0.25, "centre_jitter": 1.5, "centre_offset": 0.0, "ring_width": [1.3, 1.8],
           "ring_unevenness": 0.15, "interior": [0.7, 1.0], "flat_fraction": 0.3, "flat_brightness": [1.2, 1.8],
           "septum_progress": [0.08, 0.95], "septum_brightness": [[1.0, 2.5], [1.5, 3.0]], "neighbours": 2.0,
           "glow": 0.25, "glow_length": 5.0, "background": [0.06, 0.15], "gradient": 0.12, "brightness_sd": 0.25,

@@ -88,6 +88,9 @@ class AureusParams:
     """Largest aspect ratio minus 1 (axis ratio uniform in [1, 1 + ellipticity])."""
     centre_jitter: float = 1.5
     """Standard deviation of the cell centre around the crop centre."""
+    centre_offset: float = 0.0
+    """Shift (px, down and right, not scaled with ``size``) of the mean cell centre from the crop's middle
+    ``(size - 1) / 2``; 0.5 puts it on pixel ``size // 2``, where ``replearn crops`` puts a cell's centroid."""
     ring_width: tuple[float, float] = (0.8, 1.2)
     """Gaussian sigma of the membrane cross section, before the PSF."""
     ring_unevenness: float = 0.2
@@ -133,13 +136,14 @@ PRESETS: dict[str, AureusParams] = {
     "sim": AureusParams(),
     # widefield: fitted to the 244 real crops that ``replearn crops`` cuts from the shared widefield field
     # (docs/real_cells.md, bench/widefield_realism.py): each crop stretched to 0-255 between its 0.5th and 99.5th
-    # percentiles as ``replearn crops`` does; cell size, cytoplasm/ring ratio, noise, blur and background from the
+    # percentiles as ``replearn crops`` does; the cell centred as there (mean crop's centroid); cell size, cytoplasm/ring ratio, noise, blur and background from the
     # per-crop statistics of both sets; then a coordinate search on the domain-classifier AUC of a trained CNN's
     # features (0.99 -> about 0.9; the target 0.75 is not reached).
     "widefield": AureusParams(
         diameter=(14.5, 21.5),
         ellipticity=0.25,
-        centre_jitter=1.5,
+        centre_jitter=0.75,
+        centre_offset=0.75,
         ring_width=(1.3, 1.8),
         ring_unevenness=0.15,
         interior=(0.95, 1.3),
@@ -292,6 +296,7 @@ def _resolve_params(preset: str, params: dict[str, Any]) -> AureusParams:
     scalars = {
         "ellipticity": (0.0, 1.0),
         "centre_jitter": (0.0, 20.0),
+        "centre_offset": (-5.0, 5.0),
         "ring_unevenness": (0.0, 0.9),
         "flat_fraction": (0.0, 1.0),
         "neighbours": (0.0, 10.0),
@@ -335,8 +340,8 @@ def _draw_cells(rng: np.random.Generator, stages: np.ndarray, p: AureusParams, s
     c["a"] = radius / np.sqrt(aspect)
     c["b"] = radius * np.sqrt(aspect)
     c["theta"] = rng.uniform(0.0, np.pi, n)
-    c["cy"] = (size - 1) / 2 + k * p.centre_jitter * rng.standard_normal(n)
-    c["cx"] = (size - 1) / 2 + k * p.centre_jitter * rng.standard_normal(n)
+    c["cy"] = (size - 1) / 2 + p.centre_offset + k * p.centre_jitter * rng.standard_normal(n)
+    c["cx"] = (size - 1) / 2 + p.centre_offset + k * p.centre_jitter * rng.standard_normal(n)
     c["width"] = k * _uniform(rng, p.ring_width, n)
     c["interior"] = _uniform(rng, p.interior, n)
     c["uneven1"] = p.ring_unevenness * rng.random(n)
