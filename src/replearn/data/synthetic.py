@@ -135,10 +135,10 @@ class AureusParams:
 PRESETS: dict[str, AureusParams] = {
     "sim": AureusParams(),
     # widefield: fitted to the 244 real crops that ``replearn crops`` cuts from the shared widefield field
-    # (docs/real_cells.md, bench/widefield_realism.py): each crop stretched to 0-255 between its 0.5th and 99.5th
-    # percentiles as ``replearn crops`` does; the cell centred as there (mean crop's centroid); cell size, cytoplasm/ring ratio, noise, blur and background from the
-    # per-crop statistics of both sets; then a coordinate search on the domain-classifier AUC of a trained CNN's
-    # features (0.99 -> about 0.9; the target 0.75 is not reached).
+    # (docs/real_cells.md, bench/widefield_realism.py): each crop stretched to 0-255 between its 0.5th and
+    # 99.5th percentiles and the cell centred as ``replearn crops`` does; size, cytoplasm/ring ratio, noise,
+    # blur and background from per-crop statistics of both sets; then a coordinate search on the
+    # domain-classifier AUC of a trained CNN's features (0.99 -> 0.86 over 3 seeds; the target 0.75 is not met).
     "widefield": AureusParams(
         diameter=(14.5, 21.5),
         ellipticity=0.25,
