@@ -2,11 +2,12 @@
 
 The real crops are those ``replearn crops`` cuts from the shared widefield field
 (an ``.npz``, unlabelled). The montage shows, side by side, real crops and
-SYNTHETIC ``widefield`` crops (the preset now, and the preset before it was
-fitted, ``BEFORE``). The AUC is the raw-pixel reference of ``replearn domain``
+SYNTHETIC ``widefield`` crops (the preset now, and the preset before its second
+fit, ``BEFORE``, from ``bench/widefield_realism.py``). The AUC is the raw-pixel reference of ``replearn domain``
 (PCA-50 on a pooled balanced subsample, then a cross-validated logistic
 regression, :func:`replearn.evaluate.domain_shift.domain_classifier_score`):
 0.5 = a linear classifier cannot tell the two sets apart, 1.0 = it always can.
+``bench/widefield_realism.py`` measures the same in the codes of trained models.
 
 Usage::
 
@@ -17,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -32,9 +34,12 @@ from replearn.utils.atomic import atomic_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "widefield_vs_real.png"
-BEFORE = dict(diameter=(18.0, 23.0), ellipticity=0.12, interior=(0.4, 0.65),
-              septum_brightness=((0.35, 1.6), (0.6, 2.0)), psf_sigma=1.6)
-"""The ``widefield`` preset's values before it was fitted to the real crops (the other values are unchanged)."""
+sys.path.insert(0, str(HERE.parents[1] / "bench"))
+from widefield_realism import BEFORE as _BEFORE  # noqa: E402
+
+BEFORE = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+          for k, v in _BEFORE.items()}
+"""The ``widefield`` preset's values before its second fit (commit e5c08c6)."""
 N_SYNTHETIC = 600
 PIXEL_PCA = 50
 COLUMNS = 12
@@ -56,7 +61,7 @@ def make_figure(real: np.ndarray, out: Path, seed: int) -> Path:
     pick = np.sort(seeded_subset(len(real), n, seed))
     rows = [("REAL crops (replearn crops, shared widefield field; no labels)", real[pick]),
             ("SYNTHETIC 'widefield' preset (now)", synthetic_aureus(n, 0, seed=seed, preset="widefield").labelled),
-            ("SYNTHETIC 'widefield' preset (before fitting)",
+            ("SYNTHETIC 'widefield' preset (before the second fit)",
              synthetic_aureus(n, 0, seed=seed, preset="widefield", **BEFORE).labelled)]
     fig, axes = plt.subplots(6, COLUMNS, figsize=(COLUMNS * 0.9, 6 * 0.9 + 0.9))
     for r, (title, crops) in enumerate(rows):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -10,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from replearn.data.synthetic import PRESETS, class_counts, synthetic_aureus
 from replearn.errors import ReplearnError
+from replearn.workflows._domain_stats import crop_statistics
 
 
 def ring_radius(images: np.ndarray) -> float:
@@ -145,6 +148,8 @@ def test_raw_pixel_logistic_regression_beats_chance_but_is_not_perfect():
         ({"proportions": (0.5, -0.1, 0.6)}, "proportions"),
         ({"stage_confusion": 1.5}, "stage_confusion"),
         ({"septum_brightness": (1.0, 2.0)}, "septum_brightness"),
+        ({"stretch": (60.0, 40.0)}, "stretch"),
+        ({"stretch": (50.0, 50.0)}, "stretch"),
     ],
 )
 def test_invalid_arguments_raise_one_clear_error(kwargs, match):
@@ -160,3 +165,46 @@ def test_zero_counts_give_empty_arrays_of_the_right_shape():
 
 def test_presets_registry():
     assert set(PRESETS) == {"sim", "widefield"}
+
+
+def test_sim_preset_is_unchanged():
+    # Checksums of crops drawn at fixed seeds by the generator before the widefield preset was refitted
+    # (commit e5c08c6; the same NumPy): the recorded sim baselines and results still hold.
+    data = synthetic_aureus(30, 10, seed=7, preset="sim")
+    digest = hashlib.sha256(data.labelled.tobytes() + data.labels.tobytes() + data.unlabelled.tobytes()).hexdigest()
+    assert digest == "ce4c5eabd93dd7bbcc463ee02225e0d812b75da2e181a6bc9f75d3f139862341"
+    small = synthetic_aureus(12, 0, seed=3, preset="sim", size=32)
+    digest = hashlib.sha256(small.labelled.tobytes() + small.labels.tobytes()).hexdigest()
+    assert digest == "d08c6294acf3d29295738587472c3161b3411ed7b4bf43099f475dcb9ef08d1c"
+
+
+def test_stretch_scales_each_crop_like_replearn_crops():
+    crops = synthetic_aureus(20, 0, seed=0, stretch=(0.5, 99.5)).labelled.reshape(20, -1)
+    # 0.5% of 1,600 pixels at each end (rounding and ties give a little more).
+    assert np.all((crops == 255).mean(axis=1) >= 0.004) and np.all((crops == 255).mean(axis=1) <= 0.012)
+    assert np.all((crops == 0).mean(axis=1) >= 0.004)
+    fixed = synthetic_aureus(20, 0, seed=0).labelled.reshape(20, -1)
+    assert np.ptp(fixed.max(axis=1)) > 30  # without it, a crop's range follows its cell's brightness
+
+
+# Per-crop statistics of the 244 real crops that ``replearn crops`` cuts from the shared widefield field
+# (aureus-maicrobe, segmented on phase; replearn.workflows._domain_stats, bench/widefield_realism.py):
+# mean over the crops, and how far the widefield preset may be from it.
+REAL_WIDEFIELD = {  # statistic: (real mean, tolerance)
+    "mean": (98.2, 15.0),
+    "std": (71.0, 6.0),
+    "background": (13.8, 5.0),
+    "noise": (2.63, 0.8),
+    "saturated": (0.0059, 0.0015),
+    "dark": (0.0073, 0.0025),
+    "edge_radius": (13.4, 1.5),
+    "ring_contrast": (1.09, 0.1),
+    "high_freq_power": (0.0195, 0.006),
+    "mid_freq_power": (0.075, 0.015),
+}
+
+
+def test_widefield_statistics_land_in_the_range_measured_on_the_real_field():
+    stats = crop_statistics(synthetic_aureus(200, 0, seed=0, preset="widefield").labelled)
+    for name, (real, tol) in REAL_WIDEFIELD.items():
+        assert abs(stats[name]["mean"] - real) <= tol, (name, stats[name]["mean"], real)
