@@ -283,10 +283,11 @@ def test_pretraining_on_generated_crops_beats_the_same_network_without_it():
     test = synthetic_aureus(300, 0, seed=999, preset="widefield", size=32)
     scores = {}
     for pre in (None, "widefield"):
-        clf = CNNClassifier(**PRE, seed=1, pretrain=pre).fit(train.labelled, train.labels)
+        clf = CNNClassifier(**{**PRE, "pretrain_epochs": 8}, seed=1, pretrain=pre).fit(train.labelled, train.labels)
         scores[pre] = float(np.mean(clf.predict(test.labelled) == test.labels))
     majority = float(np.bincount(test.labels).max() / len(test.labels))
-    assert scores["widefield"] > scores[None] + 0.1  # measured 0.57 vs 0.34 (seed 0: 0.63 vs 0.43)
+    # refitted widefield preset, seed 1: 0.67 vs 0.44 (4 pretraining epochs gave only 0.47; seeds 2-4 with 8: 0.61-0.66)
+    assert scores["widefield"] > scores[None] + 0.1
     assert scores["widefield"] > majority + 0.1
 
 
