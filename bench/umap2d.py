@@ -1,9 +1,9 @@
 """2-D codes of ``replearn autoencoder --objective ...``: 5-NN, trustworthiness (k = 5 and 10), reconstruction MSE,
 embedding speed, time and peak memory, per seed, as JSON (issue #20's targets).
 
-    python bench/umap2d.py --objective umap --model dense_autoencoder --seeds 0 1 2
-    python bench/umap2d.py --dataset fashion --objective umap --model dense_autoencoder --seeds 0
-    python bench/umap2d.py --dataset data.npz --objective umap --model dense_autoencoder --seeds 0
+    python bench/umap2d.py --objective umap --seeds 0 1 2
+    python bench/umap2d.py --dataset fashion --objective umap --seeds 0
+    python bench/umap2d.py --dataset data.npz --objective umap --seeds 0
 
 Each seed runs the workflow's own recipe (``prepare_data`` and ``estimator`` of ``replearn autoencoder``, every
 option at its default unless given) and is scored as the workflow scores it: train codes as the 5-NN reference,
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap"))
-    parser.add_argument("--model", default="dense_autoencoder")
+    parser.add_argument("--model", default=None, help="default: the objective's (workflow default)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)

@@ -27,24 +27,30 @@ def test_attraction_grows_and_repulsion_falls_with_distance():
     att, rep = attraction(d2, 1.577, 0.895), repulsion(d2, 1.577, 0.895)
     assert (att.diff() > 0).all() and (rep.diff() < 0).all()
     assert att[0] == pytest.approx(0, abs=1e-6) and rep[0] == pytest.approx(-np.log(1e-4), rel=1e-3)
-    # per edge: one attraction and the sum of its negatives' repulsions
-    head, tail, neg = torch.zeros(1, 2), torch.ones(1, 2), torch.full((1, 3, 2), 2.0)
-    expected = attraction(torch.tensor(2.0), 1.577, 0.895) + 3 * repulsion(torch.tensor(8.0), 1.577, 0.895)
-    assert umap_loss(head, tail, neg, 1.577, 0.895).item() == pytest.approx(expected.item())
+    # per edge: one attraction and the repulsion of the batch's other codes, weighted to negative_rate negatives
+    head, tail = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([[1.0, 0.0], [3.0, 2.0]])
+    # head 0 is repelled by head 1 and tail 1 (d2 = 9, 13); head 1 by head 0 and tail 0 (d2 = 9, 4)
+    expected = torch.stack([attraction(torch.tensor(1.0), 1.577, 0.895) + 2.5 * (repulsion(torch.tensor(9.0), 1.577, 0.895)
+                                                                           + repulsion(torch.tensor(13.0), 1.577, 0.895)),
+                            attraction(torch.tensor(4.0), 1.577, 0.895) + 2.5 * (repulsion(torch.tensor(9.0), 1.577, 0.895)
+                                                                           + repulsion(torch.tensor(4.0), 1.577, 0.895))])
+    torch.testing.assert_close(umap_loss(head, tail, 1.577, 0.895, 5.0), expected)
 
 
 def test_gradients_are_finite_when_codes_coincide():
     z = torch.zeros(4, 2, requires_grad=True)
-    umap_loss(z[:2], z[2:], z[None, :2].expand(2, 2, 2), 1.577, 0.895).sum().backward()
+    umap_loss(z[:2], z[2:], 1.577, 0.895, 5.0).sum().backward()
     assert torch.isfinite(z.grad).all()
 
 
-def test_sampler_draws_neighbours_in_proportion_to_strength():
+def test_sampler_draws_edges_in_proportion_to_strength():
     graph = sp.csr_matrix(np.array([[0, 0.9, 0.1], [0.9, 0, 0], [0.1, 0, 0]], dtype=np.float32))
     sampler = EdgeSampler(graph)
-    tails = sampler.sample(torch.zeros(20000, dtype=torch.long), torch.Generator().manual_seed(0))
-    assert set(tails.tolist()) == {1, 2} and (tails == 1).float().mean().item() == pytest.approx(0.9, abs=0.01)
-    assert (sampler.sample(torch.tensor([1, 2]), torch.Generator()) == 0).all()
+    assert sampler.total == pytest.approx(2.0)
+    heads, tails = sampler.sample(40000, torch.Generator().manual_seed(0))
+    pairs = {(h, t): ((heads == h) & (tails == t)).float().mean().item() for h, t in [(0, 1), (1, 0), (0, 2), (2, 0)]}
+    assert sum(pairs.values()) == pytest.approx(1.0)
+    assert pairs[(0, 1)] == pytest.approx(0.45, abs=0.01) and pairs[(2, 0)] == pytest.approx(0.05, abs=0.005)
     with pytest.raises(ReplearnError, match="image 2 has no neighbour"):
         EdgeSampler(sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32)))
 
@@ -59,9 +65,9 @@ def test_loss_falls_and_codes_separate_known_clusters():
     torch.manual_seed(0)
     encoder = Network(["flatten", "dense 32", "relu", "dense 2 as features"], (1, 8, 8))
     objective = UMAPObjective(encoder, torch.from_numpy(images), graph, seed=0)
-    index = torch.arange(240, dtype=torch.float32)[:, None]
+    slots = round(objective.sampler.total)  # one UMAP epoch of edges
     config = TrainConfig(epochs=15, batch_size=48, lr=0.01, loss="model", device="cpu")
-    history = fit(objective, (index, torch.zeros(240)), None, config, progress=False)
+    history = fit(objective, (torch.zeros(slots, 1), torch.zeros(slots)), None, config, progress=False)
     losses = history.history["loss"]
     assert losses[-1] < 0.7 * losses[0]
     encoder.eval()
@@ -74,7 +80,7 @@ def test_loss_falls_and_codes_separate_known_clusters():
 def test_objective_checks_its_arguments():
     images, graph = torch.zeros(3, 1, 2, 2), sp.csr_matrix(np.ones((3, 3)) - np.eye(3))
     encoder = Network(["flatten", "dense 2"], (1, 2, 2))
-    with pytest.raises(ReplearnError, match="graph of 4 vertices"):
+    with pytest.raises(ReplearnError, match="a graph of 4 vertices"):
         UMAPObjective(encoder, images, sp.csr_matrix(np.ones((4, 4))))
     with pytest.raises(ReplearnError, match="needs a decoder"):
         UMAPObjective(encoder, images, graph, recon_weight=1.0)

@@ -71,3 +71,17 @@ def test_bad_objective_options_exit_2_with_one_line(tmp_path, capsys, options, m
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("objective, model, epochs, batch_size", [
+    ("recon", "conv_autoencoder", 40, 128), ("umap", "umap_autoencoder", 20, 1000),
+    ("recon+umap", "umap_autoencoder", 20, 1000)])
+def test_unset_options_take_the_objectives_defaults(objective, model, epochs, batch_size):
+    from replearn.workflows import autoencoder
+
+    cfg = autoencoder.Config(objective=objective)
+    cfg.check()
+    assert (cfg.model, cfg.epochs, cfg.batch_size, cfg.lr) == (model, epochs, batch_size, 0.01)
+    given = autoencoder.Config(objective=objective, model="dense_autoencoder", epochs=3, batch_size=64, lr=0.1)
+    given.check()
+    assert (given.model, given.epochs, given.batch_size, given.lr) == ("dense_autoencoder", 3, 64, 0.1)

@@ -18,6 +18,12 @@ METHOD_NAMES = {"recon": "autoencoder", "umap": "parametric UMAP", "recon+umap":
 RECON_WEIGHT = 1.0
 """``recon+umap``: weight of the per-image reconstruction loss (mean per pixel) beside the UMAP loss per image."""
 N_NEIGHBORS = 15  # UMAP's default neighbourhood (the point itself included)
+DEFAULTS = {
+    "recon": {"model": "conv_autoencoder", "epochs": 40, "batch_size": 128, "lr": 0.01},
+    "umap": {"model": "umap_autoencoder", "epochs": 20, "batch_size": 1000, "lr": 0.01},
+}
+"""The options left unset (None) take these values by objective (``recon+umap``: those of ``umap``); the umap
+recipe: docs/autoencoder.md (edge samples against 5-NN, MNIST)."""
 
 
 def method_name(cfg: Any) -> str:
@@ -26,7 +32,13 @@ def method_name(cfg: Any) -> str:
 
 
 def check_objective(cfg: Any) -> None:
-    """Options that the neighbourhood objectives do not support fail in one line."""
+    """Fill the options left unset with the objective's defaults; options that the neighbourhood objectives do not
+    support fail in one line."""
+    if cfg.objective not in OBJECTIVES:
+        raise ReplearnError(f"--objective: expected one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}")
+    for key, value in DEFAULTS["recon" if cfg.objective == "recon" else "umap"].items():
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, value)
     if cfg.objective == "recon":
         return
     for flag, used in (("--noise", cfg.noise > 0), ("--layerwise", cfg.layerwise_epochs > 0)):

@@ -61,16 +61,18 @@ class Config(MnistRunOptions):
     dataset: str = option("mnist", "'mnist', 'fashion' or a data.npz (labelled, labels, unlabelled)")
     objective: str = option("recon", "what trains the codes: the reconstruction loss, Parametric UMAP's neighbourhood "
                             "loss (decoder on the side), or both", choices=OBJECTIVES)
-    model: str = option("conv_autoencoder", "registered autoencoder builder (dense_autoencoder: fast with --objective umap)")
+    model: str = option(None, "registered autoencoder builder (default: conv_autoencoder, the lecture's; umap_autoencoder, Parametric UMAP's MLP, for the umap objectives)", parse=str)
     code_dim: int = option(2, "size of the code")
     blocks: list = option([[32], [32, 16], [16, 8]], "encoder conv widths: blocks split by '/', widths by ',' "
                           "(default: 32/32,16/16,8, the lecture's); the decoder mirrors them",
                           metavar="W/W,W/...", parse=parse_blocks)
     hidden: list = option([], "dense layers (ReLU, BatchNorm) between the convolutions and the code, e.g. 128; the "
                           "decoder mirrors them (default: none, the lecture's network)", metavar="W,W", parse=parse_widths)
-    epochs: int = option(40, "training epochs")
-    batch_size: int = option(128, "images per step")
-    lr: float = option(0.01, "peak learning rate")
+    epochs: int = option(None, "training epochs (default: 40 for recon; 20 UMAP epochs, each as many graph edges "
+                         "as its strengths sum to, for the umap objectives)", parse=int)
+    batch_size: int = option(None, "images per step (default: 128; 1000 graph edges for the umap objectives)",
+                             parse=int)
+    lr: float = option(None, "peak learning rate (default: 0.01)", parse=float)
     optimizer: str = option("adam", "optimiser", choices=("adam", "adamw", "sgd"))
     schedule: str = option("onecycle", "learning-rate schedule", choices=("onecycle", "cosine", "none"))
     weight_decay: float = option(0.0, "L2 penalty (decoupled for AdamW)")
@@ -95,7 +97,7 @@ class Config(MnistRunOptions):
     compare: bool = option(False, "also embed with PCA, t-SNE and ISOMAP and compare")
 
     def check(self) -> None:
-        check_objective(self)
+        check_objective(self)  # and fills the objective's defaults
         check_config(self)  # numbers, widths, noise, the data set and the network, before any folder is made
 
 
