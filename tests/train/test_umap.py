@@ -27,19 +27,16 @@ def test_attraction_grows_and_repulsion_falls_with_distance():
     att, rep = attraction(d2, 1.577, 0.895), repulsion(d2, 1.577, 0.895)
     assert (att.diff() > 0).all() and (rep.diff() < 0).all()
     assert att[0] == pytest.approx(0, abs=1e-6) and rep[0] == pytest.approx(-np.log(1e-4), rel=1e-3)
-    # per edge: one attraction and the repulsion of the batch's other codes, weighted to negative_rate negatives
-    head, tail = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([[1.0, 0.0], [3.0, 2.0]])
-    # head 0 is repelled by head 1 and tail 1 (d2 = 9, 13); head 1 by head 0 and tail 0 (d2 = 9, 4)
-    expected = torch.stack([attraction(torch.tensor(1.0), 1.577, 0.895) + 2.5 * (repulsion(torch.tensor(9.0), 1.577, 0.895)
-                                                                           + repulsion(torch.tensor(13.0), 1.577, 0.895)),
-                            attraction(torch.tensor(4.0), 1.577, 0.895) + 2.5 * (repulsion(torch.tensor(9.0), 1.577, 0.895)
-                                                                           + repulsion(torch.tensor(4.0), 1.577, 0.895))])
-    torch.testing.assert_close(umap_loss(head, tail, 1.577, 0.895, 5.0), expected)
+    # per edge: one attraction and negative_rate times the mean repulsion of its negatives
+    head, tail, neg = torch.zeros(1, 2), torch.ones(1, 2), torch.tensor([[[2.0, 2.0], [0.0, 3.0]]])
+    expected = attraction(torch.tensor(2.0), 1.577, 0.895) + 5 * (repulsion(torch.tensor(8.0), 1.577, 0.895)
+                                                                  + repulsion(torch.tensor(9.0), 1.577, 0.895)) / 2
+    assert umap_loss(head, tail, neg, 1.577, 0.895, 5.0).item() == pytest.approx(expected.item())
 
 
 def test_gradients_are_finite_when_codes_coincide():
     z = torch.zeros(4, 2, requires_grad=True)
-    umap_loss(z[:2], z[2:], 1.577, 0.895, 5.0).sum().backward()
+    umap_loss(z[:2], z[2:], z[None, :2].expand(2, 2, 2), 1.577, 0.895, 5.0).sum().backward()
     assert torch.isfinite(z.grad).all()
 
 

@@ -53,7 +53,7 @@ class UMAPEmbedding(AutoEncoderEmbedding):
     ``epochs`` are UMAP epochs of ``sum of graph strengths`` edges each, ``batch_size`` edges per step):
         n_neighbors: neighbourhood size of the graph, the point itself included (UMAP's ``n_neighbors``).
         pca_dims: the neighbours are searched in this many principal components of the pixels (None: pixels).
-        negative_rate: repulsion per edge in negatives' worth (every other code of the batch shares it).
+        negative_rate: repulsion per edge in negatives' worth (20 of the batch's codes share it).
         min_dist: how tightly codes may pack (UMAP's ``min_dist``).
         recon_weight: > 0: add the decoder's reconstruction loss with this weight; 0: the decoder is fitted
             afterwards on the final (fixed) codes, an inverse map that does not shape them.
