@@ -26,11 +26,12 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap"))
+    parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap", "tsne"))
     parser.add_argument("--model", default=None, help="default: the objective's (workflow default)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--bf16", default=None, choices=("auto", "on", "off"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data-dir", default=os.environ.get("REPLEARN_DATA", "../shared/datasets"))
@@ -46,7 +47,8 @@ def main() -> None:
 
     runs = []
     for seed in args.seeds:
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
+                                                     ("bf16", args.bf16))
                      if v is not None}
         cfg = autoencoder.Config(dataset=args.dataset, objective=args.objective, model=args.model, seed=seed,
                                  data_dir=args.data_dir, quick=args.quick, progress=False, device="cpu", **overrides)

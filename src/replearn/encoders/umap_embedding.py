@@ -39,7 +39,7 @@ from replearn.models import LECTURE_AE_BLOCKS, AutoEncoder
 from replearn.train import continues, fit, predict
 from replearn.train.checkpoint import stage_dir
 from replearn.train.neighbour_graph import neighbour_graph
-from replearn.train.umap import UMAPObjective
+from replearn.train.umap import KINDS, UMAPObjective
 
 DECODER_BATCH, DECODER_LR, DECODER_MIN_STEPS = 256, 3e-3, 20
 """The decoder fit of ``recon_weight`` 0: images per step (at most), peak learning rate (one-cycle), and at least
@@ -58,6 +58,8 @@ class UMAPEmbedding(AutoEncoderEmbedding):
         recon_weight: > 0: add the decoder's reconstruction loss with this weight; 0: the decoder is fitted
             afterwards on the final (fixed) codes, an inverse map that does not shape them.
         decoder_epochs: epochs of that decoder fit (``recon_weight`` 0); 0: the decoder stays untrained.
+        kind: the neighbour-embedding loss on the graph's edges: ``"umap"`` (UMAP's cross-entropy) or ``"tsne"``
+            (InfoNC-t-SNE, a contrastive t-SNE; ``negative_rate`` and ``min_dist`` unused).
 
     Attributes (besides :class:`AutoEncoderEmbedding`'s):
         graph_seconds_: time taken by the neighbour graph.
@@ -85,6 +87,7 @@ class UMAPEmbedding(AutoEncoderEmbedding):
         min_dist: float = 0.1,
         recon_weight: float = 0.0,
         decoder_epochs: int = 10,
+        kind: str = "umap",
         bf16: bool = False,
         channels_last: bool = False,
         seed: int = 0,
@@ -104,6 +107,7 @@ class UMAPEmbedding(AutoEncoderEmbedding):
         self.min_dist = min_dist
         self.recon_weight = recon_weight
         self.decoder_epochs = decoder_epochs
+        self.kind = kind
 
     def _check_params(self) -> None:
         if self.loss not in ("bce", "mse"):
@@ -115,6 +119,8 @@ class UMAPEmbedding(AutoEncoderEmbedding):
                                     + (" (it counts the point itself)" if name == "n_neighbors" else ""))
         if not float(self.recon_weight) >= 0:
             raise ReplearnError(f"UMAPEmbedding: recon_weight must be >= 0, got {self.recon_weight!r}")
+        if self.kind not in KINDS:
+            raise ReplearnError(f"UMAPEmbedding: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not float(self.negative_rate) > 0:
             raise ReplearnError(f"UMAPEmbedding: negative_rate must be positive, got {self.negative_rate!r}")
 
@@ -180,7 +186,7 @@ class UMAPEmbedding(AutoEncoderEmbedding):
                                   decoder=model.decoder if joint else None, images=pixels,
                                   recon_weight=float(self.recon_weight), recon_loss=self.loss,
                                   negative_rate=float(self.negative_rate), min_dist=float(self.min_dist),
-                                  seed=int(self.seed))
+                                  seed=int(self.seed), kind=self.kind)
         config = dataclasses.replace(self._config(), loss="model")
         slots = max(int(round(objective.sampler.total)), int(self.batch_size))  # one UMAP epoch of edges
         history = fit(objective, (torch.zeros(slots, 1), torch.zeros(slots)), None, config,

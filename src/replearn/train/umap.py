@@ -35,6 +35,8 @@ MIN_D2 = 1e-10
 """Squared distances are clipped at this value: ``d2^b`` has an infinite slope at 0 (b < 1)."""
 EPS = 1e-4
 """``1 - q`` is clipped at this value in the repulsion (as UMAP does), so coinciding codes cost at most -log(EPS)."""
+KINDS = ("umap", "tsne")
+"""The neighbour-embedding losses :class:`UMAPObjective` can train with."""
 NEGATIVE_DRAWS = 20
 """Negatives drawn per edge from the batch's codes; they share the weight ``negative_rate`` (less variance than
 UMAP's ``negative_rate`` draws of weight 1, for about 2 ms a step of 1000 edges; all 2B codes cost 60 times more)."""
@@ -72,6 +74,16 @@ def umap_loss(head: torch.Tensor, tail: torch.Tensor, negatives: torch.Tensor, a
     pos = attraction((head - tail).pow(2).sum(-1), a, b)
     neg = repulsion((head[:, None, :] - negatives).pow(2).sum(-1), a, b).mean(-1)
     return pos + float(negative_rate) * neg
+
+
+def tsne_loss(head: torch.Tensor, tail: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    """InfoNC-t-SNE per edge (Damrich, Boehm, Hamprecht & Kobak 2023): codes ``head`` (B, D), ``tail`` (B, D),
+    ``negatives`` (B, M, D) -> (B,): ``-log(q_ht / (q_ht + sum_m q_hm))`` with t-SNE's Cauchy kernel
+    ``q = 1 / (1 + d^2)``. A contrastive estimate of t-SNE's KL loss from the same sampled edges and negatives:
+    each edge must be more similar than the head's random pairs, rather than similar in absolute terms (UMAP)."""
+    pos = -torch.log1p((head - tail).pow(2).sum(-1))  # log q of the edge
+    neg = -torch.log1p((head[:, None, :] - negatives).pow(2).sum(-1))  # (B, M)
+    return torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos
 
 
 class EdgeSampler:
@@ -122,6 +134,8 @@ class UMAPObjective(nn.Module):
             share it).
         min_dist: UMAP's ``min_dist`` (how tightly codes may pack), giving ``a`` and ``b``.
         seed: seeds the generator of edges and negatives.
+        kind: ``"umap"``: UMAP's cross-entropy (:func:`umap_loss`); ``"tsne"``: InfoNC-t-SNE (:func:`tsne_loss`;
+            ``negative_rate`` and ``min_dist`` unused).
 
     ``forward(idx)``: (B, 1) samples as :func:`replearn.train.fit` batches them; only B counts: B edges are
     drawn from the whole graph -> (B,) losses. Use ``sampler.total`` samples per epoch for UMAP's epoch.
@@ -129,7 +143,7 @@ class UMAPObjective(nn.Module):
 
     def __init__(self, encoder: nn.Module, inputs: torch.Tensor, graph: sp.spmatrix, decoder: nn.Module | None = None,
                  images: torch.Tensor | None = None, recon_weight: float = 0.0, recon_loss: str = "bce",
-                 negative_rate: float = 5.0, min_dist: float = 0.1, seed: int = 0) -> None:
+                 negative_rate: float = 5.0, min_dist: float = 0.1, seed: int = 0, kind: str = "umap") -> None:
         super().__init__()
         images = inputs if images is None else images
         if inputs.shape[0] != graph.shape[0] or (decoder is not None and (images.dim() != 4 or len(images) != len(inputs))):
@@ -141,6 +155,9 @@ class UMAPObjective(nn.Module):
             raise ReplearnError(f"UMAP: recon_weight must be >= 0 and needs a decoder, got {recon_weight}")
         if recon_loss not in ("bce", "mse"):
             raise ReplearnError(f"UMAP: recon_loss must be 'bce' or 'mse', got {recon_loss!r}")
+        if kind not in KINDS:
+            raise ReplearnError(f"UMAP: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        self.kind = kind
         self.encoder = encoder
         self.decoder = decoder
         self.register_buffer("inputs", inputs, persistent=False)
@@ -178,7 +195,8 @@ class UMAPObjective(nn.Module):
         neg = ((torch.arange(n)[:, None] + offset) % (2 * n)).to(codes.device)
         with torch.autocast(codes.device.type, enabled=False):
             c = codes.float()
-            loss = umap_loss(c[:n], c[n:], c[neg], self.a, self.b, self.negative_rate)
+            loss = (umap_loss(c[:n], c[n:], c[neg], self.a, self.b, self.negative_rate) if self.kind == "umap"
+                    else tsne_loss(c[:n], c[n:], c[neg]))
             if recon is not None:
                 r, t = recon.float().clamp(0, 1), self._float(self.images[both[:n]]).float()
                 per_pixel = F.binary_cross_entropy(r, t, reduction="none") if self.recon_loss == "bce" else (r - t) ** 2
