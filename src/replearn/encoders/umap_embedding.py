@@ -18,7 +18,7 @@ The fitted model is an :class:`~replearn.models.AutoEncoder`, saved and loaded
 like any other (``save_model``, :func:`replearn.encoders.load_encoder`,
 :meth:`UMAPEmbedding.from_pretrained`)::
 
-    emb = UMAPEmbedding(epochs=20).fit(train_images)       # (N, 28, 28) uint8
+    emb = UMAPEmbedding().fit(train_images)                # (N, 28, 28) uint8; the CLI's recipe
     codes = emb.transform(test_images)                     # (M, 2) float32
 """
 
@@ -74,11 +74,11 @@ class UMAPEmbedding(AutoEncoderEmbedding):
         code_dim: int = 2,
         blocks: Sequence[Sequence[int]] = LECTURE_AE_BLOCKS,
         hidden: Sequence[int] = (),
-        epochs: int = 20,
+        epochs: int = 40,
         batch_size: int = 1000,
         lr: float = 1e-2,
         optimizer: str = "adam",
-        schedule: str | None = "cosine",
+        schedule: str | None = "onecycle",
         weight_decay: float = 0.0,
         loss: str = "bce",
         n_neighbors: int = 15,
