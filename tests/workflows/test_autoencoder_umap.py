@@ -35,6 +35,7 @@ def test_compare_has_the_new_rows(umap_run, capsys):
     ours = rows["parametric UMAP"]
     assert "UMAP cross-entropy" in ours["note"] and "edges" in ours["note"]
     assert ours["knn5"] >= 0.9  # two well-separated clusters; chance 0.5
+    assert all(0 < r["trustworthiness_k10"] <= 1 for r in rows.values())
     report = (out / "report.md").read_text()
     assert "| parametric UMAP |" in report and "| parametric UMAP (subset) |" in report
     assert metrics["config"]["objective"] == "umap"
