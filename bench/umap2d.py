@@ -1,9 +1,9 @@
 """2-D codes of ``replearn autoencoder --objective ...``: 5-NN, trustworthiness (k = 5 and 10), reconstruction MSE,
 embedding speed, time and peak memory, per seed, as JSON (issue #20's targets).
 
-    python bench/umap2d.py --objective umap --model dense_autoencoder --seeds 0 1 2
-    python bench/umap2d.py --dataset fashion --objective umap --model dense_autoencoder --seeds 0
-    python bench/umap2d.py --dataset data.npz --objective umap --model dense_autoencoder --seeds 0
+    python bench/umap2d.py --objective umap --seeds 0 1 2
+    python bench/umap2d.py --dataset fashion --objective umap --seeds 0
+    python bench/umap2d.py --dataset data.npz --objective umap --seeds 0
 
 Each seed runs the workflow's own recipe (``prepare_data`` and ``estimator`` of ``replearn autoencoder``, every
 option at its default unless given) and is scored as the workflow scores it: train codes as the 5-NN reference,
@@ -26,11 +26,12 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap"))
-    parser.add_argument("--model", default="dense_autoencoder")
+    parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap", "tsne"))
+    parser.add_argument("--model", default=None, help="default: the objective's (workflow default)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--bf16", default=None, choices=("auto", "on", "off"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data-dir", default=os.environ.get("REPLEARN_DATA", "../shared/datasets"))
@@ -46,7 +47,8 @@ def main() -> None:
 
     runs = []
     for seed in args.seeds:
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
+                                                     ("bf16", args.bf16))
                      if v is not None}
         cfg = autoencoder.Config(dataset=args.dataset, objective=args.objective, model=args.model, seed=seed,
                                  data_dir=args.data_dir, quick=args.quick, progress=False, device="cpu", **overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -79,11 +80,12 @@ def test_recon_weight_trains_the_decoder_with_the_codes():
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(n_neighbors=1), "n_neighbors must be at least 2"),
-    (dict(negative_rate=0), "negative_rate must be a positive integer"),
+    (dict(n_neighbors=1), "n_neighbors must be an integer >= 2"),
+    (dict(negative_rate=0), "negative_rate must be positive"),
     (dict(recon_weight=-1.0), "recon_weight must be >= 0"),
     (dict(loss="hinge"), "loss 'hinge' is not allowed"),
     (dict(n_neighbors=200), "too few for n_neighbors=200"),
+    (dict(model="umap_autoencoder", hidden=(), batch_size=1), "batch_size must be an integer >= 2"),
 ])
 def test_bad_parameters_are_one_line_errors(bad, message):
     with pytest.raises(ReplearnError, match=message):
@@ -110,3 +112,24 @@ def test_resumed_training_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     resumed = UMAPEmbedding(**args).fit(images, checkpoint_dir=tmp_path / "b", resume=True)
     assert resumed.history_["loss"] == whole.history_["loss"]
     assert np.array_equal(resumed.transform(images), whole.transform(images))
+
+
+def test_pca_layer_is_set_to_the_principal_components_and_stays_frozen():
+    """umap_autoencoder's first layer: the training images' principal components (scaled), not trained."""
+    from sklearn.decomposition import PCA
+
+    images, labels = toy_images()
+    est = UMAPEmbedding(**{**ARGS, "model": "umap_autoencoder", "hidden": (32,), "decoder_epochs": 2}).fit(images)
+    layer = est.model_.encoder.get_layer("pca")
+    assert not layer.weight.requires_grad
+    rows = images.reshape(len(images), -1) / 255.0
+    projected = layer(torch.from_numpy(rows.astype(np.float32))).detach().numpy()
+    reference = PCA(100, random_state=0).fit_transform(rows)
+    np.testing.assert_allclose(np.abs(projected[:, :5]) / np.abs(projected[:, :5]).max(0),
+                               np.abs(reference[:, :5]) / np.abs(reference[:, :5]).max(0), atol=1e-3)
+    assert float(projected.var(0).sum() / 100) == pytest.approx(1.0, rel=0.05)  # unit variance per input on average
+    codes = est.transform(images)
+    assert knn_accuracy(codes[::2], labels[::2], codes[1::2], labels[1::2], k=5) >= 0.9
+    assert len(est.decoder_history_["loss"]) == 2 and est.decoder_history_["loss"][-1] < est.decoder_history_["loss"][0]
+    with pytest.raises(ReplearnError, match="pca layer has 100 outputs; the 60 training images"):
+        UMAPEmbedding(**{**ARGS, "model": "umap_autoencoder", "hidden": (32,)}).fit(images[:60])

@@ -35,6 +35,7 @@ def test_compare_has_the_new_rows(umap_run, capsys):
     ours = rows["parametric UMAP"]
     assert "UMAP cross-entropy" in ours["note"] and "edges" in ours["note"]
     assert ours["knn5"] >= 0.9  # two well-separated clusters; chance 0.5
+    assert all(0 < r["trustworthiness_k10"] <= 1 for r in rows.values())
     report = (out / "report.md").read_text()
     assert "| parametric UMAP |" in report and "| parametric UMAP (subset) |" in report
     assert metrics["config"]["objective"] == "umap"
@@ -52,13 +53,17 @@ def test_saved_model_gives_the_reported_codes(umap_run):
     assert metrics["reconstruction"]["mse"] < 0.1
 
 
-def test_recon_plus_umap_run_prints_its_row(tmp_path, capsys):
+@pytest.mark.parametrize("objective, row", [("recon+umap", "parametric UMAP + reconstruction"),
+                                             ("tsne", "parametric t-SNE (InfoNC)")])
+def test_other_neighbourhood_objectives_print_their_rows(tmp_path, capsys, objective, row):
     toy_npz(tmp_path / "toy.npz", n_labelled=40, n_unlabelled=64)
-    argv = ["autoencoder", "--dataset", str(tmp_path / "toy.npz"), "--objective", "recon+umap", "--model",
+    argv = ["autoencoder", "--dataset", str(tmp_path / "toy.npz"), "--objective", objective, "--model",
             "dense_autoencoder", "--hidden", "16", "--epochs", "3", "--batch-size", "32", "--out",
             str(tmp_path / "run"), "--no-progress", "--device", "cpu"]
     assert main(argv) == 0
-    assert "| parametric UMAP + reconstruction |" in capsys.readouterr().out
+    assert f"| {row} |" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["methods"][0]["knn5"] >= 0.8  # two well-separated clusters; chance 0.5
 
 
 @pytest.mark.parametrize("options, message", [
@@ -71,3 +76,17 @@ def test_bad_objective_options_exit_2_with_one_line(tmp_path, capsys, options, m
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("objective, model, epochs, batch_size", [
+    ("recon", "conv_autoencoder", 40, 128), ("umap", "umap_autoencoder", 40, 1000),
+    ("recon+umap", "umap_autoencoder", 40, 1000)])
+def test_unset_options_take_the_objectives_defaults(objective, model, epochs, batch_size):
+    from replearn.workflows import autoencoder
+
+    cfg = autoencoder.Config(objective=objective)
+    cfg.check()
+    assert (cfg.model, cfg.epochs, cfg.batch_size, cfg.lr) == (model, epochs, batch_size, 0.01)
+    given = autoencoder.Config(objective=objective, model="dense_autoencoder", epochs=3, batch_size=64, lr=0.1)
+    given.check()
+    assert (given.model, given.epochs, given.batch_size, given.lr) == ("dense_autoencoder", 3, 64, 0.1)

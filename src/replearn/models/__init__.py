@@ -2,7 +2,7 @@
 
 from replearn.models._registry import create_model, list_models, register_model
 from replearn.models.autoencoder import AutoEncoder
-from replearn.models.dense_autoencoder import DENSE_AE_HIDDEN, dense_autoencoder
+from replearn.models.dense_autoencoder import DENSE_AE_HIDDEN, UMAP_HIDDEN, dense_autoencoder, umap_autoencoder
 from replearn.models.freeze import freeze, keep_frozen_in_eval, unfreeze
 from replearn.models.lecture import (
     LECTURE_AE_BLOCKS,
@@ -43,5 +43,6 @@ __all__ = [
     "save_model",
     "small_cnn",
     "summary",
+    "umap_autoencoder",
     "unfreeze",
 ]

@@ -2,8 +2,9 @@
 
 ``recon``: the lecture's reconstruction loss alone (:class:`~replearn.encoders.AutoEncoderEmbedding`).
 ``umap``: Parametric UMAP, the UMAP cross-entropy on the images' fuzzy neighbour graph
-(:class:`~replearn.encoders.UMAPEmbedding`); the decoder learns to invert the codes without shaping them.
+(:class:`~replearn.encoders.UMAPEmbedding`); the decoder is fitted afterwards to invert the codes, not shaping them.
 ``recon+umap``: both losses shape the codes (Parametric UMAP with an autoencoder).
+``tsne``: InfoNC-t-SNE (a contrastive, parametric t-SNE) on the same graph, edges and negatives as ``umap``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ from typing import Any
 
 from replearn.errors import ReplearnError
 
-OBJECTIVES = ("recon", "umap", "recon+umap")
-METHOD_NAMES = {"recon": "autoencoder", "umap": "parametric UMAP", "recon+umap": "parametric UMAP + reconstruction"}
+OBJECTIVES = ("recon", "umap", "recon+umap", "tsne")
+METHOD_NAMES = {"recon": "autoencoder", "umap": "parametric UMAP", "recon+umap": "parametric UMAP + reconstruction",
+                "tsne": "parametric t-SNE (InfoNC)"}
 """The name of the trained model's row in the table, by objective."""
 RECON_WEIGHT = 1.0
 """``recon+umap``: weight of the per-image reconstruction loss (mean per pixel) beside the UMAP loss per image."""
 N_NEIGHBORS = 15  # UMAP's default neighbourhood (the point itself included)
+DEFAULTS = {
+    "recon": {"model": "conv_autoencoder", "epochs": 40, "batch_size": 128, "lr": 0.01, "bf16": "on"},
+    "umap": {"model": "umap_autoencoder", "epochs": 40, "batch_size": 1000, "lr": 0.01, "bf16": "off"},
+}
+"""The options left unset (None) take these values by objective (``recon+umap``: those of ``umap``); the umap
+recipe: docs/autoencoder.md (edge samples against 5-NN, MNIST)."""
 
 
 def method_name(cfg: Any) -> str:
@@ -26,7 +34,13 @@ def method_name(cfg: Any) -> str:
 
 
 def check_objective(cfg: Any) -> None:
-    """Options that the neighbourhood objectives do not support fail in one line."""
+    """Fill the options left unset with the objective's defaults; options that the neighbourhood objectives do not
+    support fail in one line."""
+    if cfg.objective not in OBJECTIVES:
+        raise ReplearnError(f"--objective: expected one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}")
+    for key, value in DEFAULTS["recon" if cfg.objective == "recon" else "umap"].items():
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, value)
     if cfg.objective == "recon":
         return
     for flag, used in (("--noise", cfg.noise > 0), ("--layerwise", cfg.layerwise_epochs > 0)):
@@ -46,7 +60,7 @@ def umap_estimator(cfg: Any) -> Any:
         schedule=None if cfg.schedule == "none" else cfg.schedule, weight_decay=cfg.weight_decay, loss=cfg.loss,
         n_neighbors=N_NEIGHBORS, recon_weight=RECON_WEIGHT if cfg.objective == "recon+umap" else 0.0,
         bf16=bf16_enabled(cfg.bf16, resolve_device(cfg.device).type), channels_last=cfg.channels_last,
-        seed=cfg.seed, device=cfg.device, progress=cfg.progress,
+        kind="tsne" if cfg.objective == "tsne" else "umap", seed=cfg.seed, device=cfg.device, progress=cfg.progress,
     )
 
 
@@ -55,7 +69,9 @@ def objective_note(cfg: Any, est: Any) -> str:
     if cfg.objective == "recon":
         return ""
     recon = (f"plus {RECON_WEIGHT:g} x {cfg.loss.upper()} reconstruction" if cfg.objective == "recon+umap"
-             else "decoder trained on the detached codes")
-    return (f"; UMAP cross-entropy on a {est.n_neighbors}-neighbour fuzzy graph ({est.graph_edges_:,} edges, "
-            f"built in {est.graph_seconds_:.0f} s, included in the time), {est.negative_rate} negatives per edge, "
-            f"{recon}")
+             else f"decoder fitted to the final codes ({est.decoder_epochs} epochs)")
+    loss = "InfoNC-t-SNE loss" if cfg.objective == "tsne" else "UMAP cross-entropy"
+    negatives = "20 negatives per edge" if cfg.objective == "tsne" else f"{est.negative_rate:g} negatives' worth per edge"
+    return (f"; {loss} on a {est.n_neighbors}-neighbour fuzzy graph ({est.graph_edges_:,} edges, "
+            f"built in {est.graph_seconds_:.0f} s, included in the time), {est.edge_samples_:,} edge samples, "
+            f"{negatives}, {recon}")

@@ -6,11 +6,10 @@ upsampling, a 1-filter sigmoid output) to reconstruct MNIST, then measures how
 good its 2-D codes are: the test-set scatter coloured by class, originals next
 to reconstructions, test reconstruction error (MSE, BCE), 1-NN/5-NN accuracy of
 the codes (train codes as reference, test codes as queries) and scikit-learn's
-trustworthiness. ``--compare`` embeds the same images with PCA, t-SNE and
-ISOMAP and scores them the same way. Writes into the run folder:
-``model.safetensors`` (+ ``model.json``), ``metrics.json``, ``config.json``,
-``report.md``/``report.html``, ``checkpoint.pt`` (``--resume``), ``autoencoder_codes.png``,
-``autoencoder_reconstructions.png``, ``autoencoder_curves.png``,
+trustworthiness. ``--objective umap|tsne|recon+umap`` trains the codes to keep the images' neighbourhoods
+instead. ``--compare`` embeds the same images with PCA, t-SNE and ISOMAP and scores them the same way. Writes:
+``model.safetensors`` (+ ``model.json``), ``metrics.json``, ``config.json``, ``report.md``/``report.html``,
+``checkpoint.pt`` (``--resume``), ``autoencoder_codes.png``, ``autoencoder_reconstructions.png``, ``autoencoder_curves.png``,
 ``reconstructions/*_original.png``/``*_restored.png`` and, with ``--compare``,
 ``autoencoder_compare.png``. See docs/autoencoder.md.
 """
@@ -31,7 +30,8 @@ from replearn.workflows._autoencoder_measure import TRUST_NOTE, compare_methods,
 from replearn.workflows._autoencoder_umap import OBJECTIVES, check_objective, method_name, objective_note
 from replearn.workflows._autoencoder_setup import (QUICK_EVAL, QUICK_TRAIN, check_config, estimator,  # noqa: F401
                                                    parse_blocks, parse_widths, prepare_data, recipe)
-from replearn.workflows._run import MnistRunOptions, Result, bf16_option, option
+from replearn.train import BF16_SETTINGS
+from replearn.workflows._run import MnistRunOptions, Result, option
 
 COMMAND = "autoencoder"
 HELP = "lecture exercise 2: autoencoder to 2-D codes; scatter, reconstructions, k-NN, trustworthiness"
@@ -39,7 +39,7 @@ EXAMPLES = """\
 examples:
   replearn autoencoder                          # MNIST, the default recipe, about 11 minutes on 2 cores
   replearn autoencoder --compare                # + PCA, t-SNE and ISOMAP on the same images
-  replearn autoencoder --objective umap --model dense_autoencoder --compare   # Parametric UMAP: neighbourhoods kept
+  replearn autoencoder --objective umap --compare   # Parametric UMAP: 2-D codes that keep neighbourhoods
   replearn autoencoder --dataset fashion --epochs 20
   replearn autoencoder --dataset data.npz       # the assignment's crops: trained on 'unlabelled'
   replearn autoencoder --loss mse --blocks 32/64,32/32,16 --code-dim 2
@@ -59,18 +59,19 @@ class Config(MnistRunOptions):
     from a sweep on full MNIST (docs/autoencoder.md); 40 epochs, the lecture's suggestion, fit the course's budget."""
 
     dataset: str = option("mnist", "'mnist', 'fashion' or a data.npz (labelled, labels, unlabelled)")
-    objective: str = option("recon", "what trains the codes: the reconstruction loss, Parametric UMAP's neighbourhood "
-                            "loss (decoder on the side), or both", choices=OBJECTIVES)
-    model: str = option("conv_autoencoder", "registered autoencoder builder (dense_autoencoder: fast with --objective umap)")
+    objective: str = option("recon", "what trains the codes: reconstruction, Parametric UMAP's neighbourhood loss (decoder "
+                            "fitted after), both, or a contrastive t-SNE loss", choices=OBJECTIVES)
+    model: str = option(None, "registered autoencoder (default: conv_autoencoder; umap_autoencoder, Parametric UMAP's MLP, "
+                        "for the neighbourhood objectives)", parse=str)
     code_dim: int = option(2, "size of the code")
     blocks: list = option([[32], [32, 16], [16, 8]], "encoder conv widths: blocks split by '/', widths by ',' "
                           "(default: 32/32,16/16,8, the lecture's); the decoder mirrors them",
                           metavar="W/W,W/...", parse=parse_blocks)
     hidden: list = option([], "dense layers (ReLU, BatchNorm) between the convolutions and the code, e.g. 128; the "
                           "decoder mirrors them (default: none, the lecture's network)", metavar="W,W", parse=parse_widths)
-    epochs: int = option(40, "training epochs")
-    batch_size: int = option(128, "images per step")
-    lr: float = option(0.01, "peak learning rate")
+    epochs: int = option(None, "training epochs (default: 40; UMAP epochs for the neighbourhood objectives)", parse=int)
+    batch_size: int = option(None, "images per step (default: 128; 1000 graph edges, neighbourhood objectives)", parse=int)
+    lr: float = option(None, "peak learning rate (default: 0.01)", parse=float)
     optimizer: str = option("adam", "optimiser", choices=("adam", "adamw", "sgd"))
     schedule: str = option("onecycle", "learning-rate schedule", choices=("onecycle", "cosine", "none"))
     weight_decay: float = option(0.0, "L2 penalty (decoupled for AdamW)")
@@ -84,18 +85,18 @@ class Config(MnistRunOptions):
                                    "time, each as a shallow autoencoder on the frozen output of the stages below, "
                                    "EPOCHS per stage, then the whole autoencoder end to end (default: 0, off)",
                                    flag="--layerwise", metavar="EPOCHS")
-    bf16: str = bf16_option("on")
+    bf16: str = option(None, "bfloat16 autocast while training: 'auto', 'on' or 'off' (default: on; off for the "
+                       "neighbourhood objectives: 2-D codes need float32's resolution)", choices=BF16_SETTINGS)
     channels_last: bool = option(True, "channels-last memory format while training")
-    include_labelled: bool = option(False, "npz data: also train on the labelled images (off: the lecture trains on "
-                                    "'unlabelled' and keeps the labelled ones for validation)")
-    # ISOMAP keeps an N x N float64 geodesic distance matrix: 10,000 reference points
-    # cost about 1.1 GB on top of the run, 5,000 about 0.3 GB (the 1.5 GB budget).
+    include_labelled: bool = option(False, "npz data: also train on the labelled images (off: trained on 'unlabelled', "
+                                    "the labelled ones kept for validation, as the lecture does)")
+    # ISOMAP's N x N float64 geodesic distances: 10,000 reference points ~1.1 GB more, 5,000 ~0.3 GB (budget 1.5 GB)
     compare_ref: int = option(5000, "t-SNE/ISOMAP reference points, a seeded subset", metavar="N")
     compare_queries: int = option(5000, "t-SNE/ISOMAP query points, a seeded subset", metavar="M")
     compare: bool = option(False, "also embed with PCA, t-SNE and ISOMAP and compare")
 
     def check(self) -> None:
-        check_objective(self)
+        check_objective(self)  # and fills the objective's defaults
         check_config(self)  # numbers, widths, noise, the data set and the network, before any folder is made
 
 
