@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from replearn.errors import ReplearnError
+from replearn.train.ema import check_decay
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fewlabels_report
 from replearn.workflows._fewlabels_data import DATASETS, load, parse_labels
@@ -63,6 +64,7 @@ class Config(MnistRunOptions):
     threshold: float = option(0.95, "semi-supervised: confidence a pseudo-label needs")
     ratio: int = option(7, "semi-supervised: unlabelled images per labelled image in a step")
     strength: float = option(1.0, "strength of the strong augmentation, 0..1")
+    ema: float = option(0.0, "semi-supervised: decay of the weights' moving average used for testing (0: off)")
     encoder_lr_scale: float = option(0.1, "fine-tuning: the encoder's learning rate as a fraction of --lr")
     pretrain_epochs: int = option(10, "epochs of SimCLR / autoencoder pretraining (once per run, no labels)")
     train_size: int = option(0, "use a stratified subset of N training images (0: all)", metavar="N")
@@ -72,6 +74,7 @@ class Config(MnistRunOptions):
         check_at_least(self, 1, "draws", "steps", "semisup_steps", "batch_size", "width", "ratio", "pretrain_epochs")
         check_at_least(self, 0, "train_size", "test_size", "weight_decay")
         self.label_counts(), self.method_list()
+        check_decay(self.ema, "--ema")
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 <= self.strength <= 1.0:
             raise ReplearnError(f"--threshold and --strength must be in [0, 1], got {self.threshold}, {self.strength}")
         if self.data_file is not None and self.dataset != "crops":
