@@ -32,7 +32,9 @@ from tqdm import tqdm
 import replearn
 from replearn.data import AssignmentData, load_assignment, repeated_stratified_splits, synthetic_aureus, to_tensor
 from replearn.data.cell_augment import CellAugment
-from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding
+from replearn.encoders import (AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding, FineTunedClassifier,
+                               SemiSupervisedClassifier, pretrained_encoder)
+from replearn.encoders.semi_supervised_classifier import _CNN_PARAMS
 from replearn.errors import ReplearnError
 from replearn.evaluate import reconstruction_errors
 from replearn.evaluate.baselines import BASELINES, hog_features
@@ -253,6 +255,31 @@ def cnn_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, 
     )
 
 
+def grid_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, seed: int, device: str,
+                   augment: CellAugment | None, unlabelled: torch.Tensor | None = None,
+                   encoder: nn.Module | None = None) -> CNNClassifier:
+    """The classifier of a grid point of any ``method``: :func:`cnn_estimator`'s for ``cnn``; for ``semisup`` the
+    same network and training settings plus the ``unlabelled`` crops (N, 1, H, W), FixMatch-style with the cell
+    views; for ``simclr_ft`` the SimCLR ``encoder`` + a new head, fine-tuned with a lower rate for the encoder.
+
+    Semi-supervised runs take as many steps per epoch as the supervised CNN (one pass over the labelled crops),
+    each with ``[semisup] ratio`` times as many unlabelled crops.
+    """
+    base = cnn_estimator(point, config, n_classes, seed, device, augment)
+    if point.method == "cnn":
+        return base
+    s = config["semisup"]
+    params = {k: v for k, v in base.get_params().items() if k in _CNN_PARAMS}
+    semi = dict(threshold=s["threshold"], ratio=int(s["ratio"]), unlabelled_weight=s["weight"], strength=s["strength"],
+                views="cells", ema=s["ema"], align=s["align"], steps_per_epoch=None)
+    if point.method == "semisup":
+        return SemiSupervisedClassifier(**params, unlabelled=unlabelled, **semi)
+    params = {k: v for k, v in params.items() if k not in ("network", "network_params")}
+    return FineTunedClassifier(**params, **semi, unlabelled=unlabelled if s["fine_tune_unlabelled"] else None,
+                               encoder=encoder, encoder_lr_scale=s["encoder_lr_scale"],
+                               head_hidden=config["cnn"]["dense"])
+
+
 def _network(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, shape: tuple[int, ...],
              state: dict[str, torch.Tensor]) -> nn.Module:
     """The grid point's network (CPU) for crops of ``shape`` (1, H, W) holding the weights ``state``.
@@ -275,8 +302,13 @@ def ensemble_size(protocol: Protocol) -> int:
 
 
 def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.CnnPoint], config: dict[str, Any],
-                   seed: int, device: str, progress: bool, store: UnitStore | None = None) -> dict[str, CnnResult]:
+                   seed: int, device: str, progress: bool, store: UnitStore | None = None,
+                   ssl: Stage | None = None) -> dict[str, CnnResult]:
     """Train every grid point on every split (and on its inner split); score the final-epoch model.
+
+    ``semisup`` points also train on the unlabelled crops (those the autoencoders see, :func:`pretraining_crops`;
+    never a split's validation crops); ``simclr_ft`` points fine-tune the encoder of ``ssl`` (their models are
+    scored but not kept: ``replearn predict`` rebuilds small_cnn networks only).
 
     The final epoch is scored (no best-epoch picking on the validation set, which would flatter), with
     test-time augmentation over the 8 symmetries when ``[cnn] tta``. The models of the first
@@ -288,17 +320,24 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
     augment = CellAugment(**config["augment"])
     tta, keep = config["cnn"]["tta"], ensemble_size(protocol)
     splits = protocol.splits
+    methods = {p.method for p in points}
+    unlabelled = to_tensor(pretraining_crops(data, config, seed)[0]) if "semisup" in methods else None
+    if "simclr_ft" in methods and (ssl is None or "SimCLR" not in ssl.models):
+        raise ReplearnError("[cnn] method 'simclr_ft' needs the SimCLR encoder, which was not trained"
+                            + (f" ({ssl.skipped})" if ssl is not None and ssl.skipped else ""))
+    encoder = pretrained_encoder(ssl.models["SimCLR"].estimator) if "simclr_ft" in methods else None
     out: dict[str, CnnResult] = {}
     bar = tqdm(total=len(points) * len(splits) * 2, desc="(a) CNN grid", unit="fit", disable=not progress)
     for point in points:
         rec = out[point.name] = CnnResult(point)
+        kept = point.method != "simclr_ft"  # its EncoderHead is not a small_cnn that predict can rebuild
 
-        def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec) -> np.ndarray:
+        def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec, kept: bool = kept) -> np.ndarray:
             outer = len(tr) + len(va) == len(y) and len(rec.histories) == r  # the split itself, not its inner part
 
             def train() -> Unit:
                 t = time.perf_counter()
-                clf = cnn_estimator(rec.point, config, data.n_classes, seed + r, device, augment)
+                clf = grid_estimator(rec.point, config, data.n_classes, seed + r, device, augment, unlabelled, encoder)
                 clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
                 scores = tta_average(clf.predict_proba, x[va]) if tta else clf.predict_proba(x[va])
                 keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
@@ -306,7 +345,7 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
                 return Unit(record={"history": history, "seconds": time.perf_counter() - t,
                                     "n_params": count_params(clf.model_)[0]},
                             arrays={"predicted": np.asarray(clf.classes_[scores.argmax(axis=1)], dtype=np.int64)},
-                            state=clf.model_.state_dict() if outer and r < keep else {})
+                            state=clf.model_.state_dict() if outer and r < keep and kept else {})
 
             unit = store.unit({"part": "cnn", "point": rec.point.name, "split": r, "inner": not outer,
                                "n_train": len(tr)}, train)
@@ -315,7 +354,7 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
                 rec.histories.append(unit.record["history"])
                 rec.seconds.append(unit.record["seconds"])
                 rec.n_params = unit.record["n_params"]
-                if r < keep:
+                if r < keep and kept:
                     rec.models.append(_network(rec.point, config, data.n_classes, x.shape[1:], unit.state))
             return unit.arrays["predicted"]
 
