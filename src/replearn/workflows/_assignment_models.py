@@ -271,7 +271,7 @@ def grid_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int,
     s = config["semisup"]
     params = {k: v for k, v in base.get_params().items() if k in _CNN_PARAMS}
     semi = dict(threshold=s["threshold"], ratio=int(s["ratio"]), unlabelled_weight=s["weight"], strength=s["strength"],
-                views="cells", ema=s["ema"], align=s["align"], steps_per_epoch=None)
+                views="cells", ema=s["ema"], align=s["align"], steps_per_epoch=1)  # 1: no repeats, the CNN's steps
     if point.method == "semisup":
         return SemiSupervisedClassifier(**params, unlabelled=unlabelled, **semi)
     params = {k: v for k, v in params.items() if k not in ("network", "network_params")}
