@@ -51,7 +51,8 @@ def comparisons(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult]) -> li
         add("Best CNN vs best simple classifier", best_cnn, cnn[best_cnn], best_probe, probes[best_probe])
     if best_cnn:
         ranked = sorted(cnn, key=lambda n: -float(np.mean(cnn[n].scores.accuracy)))
-        if len(ranked) > 1:
+        twins = {cnn[n].point.supervised().name for n in ranked[:2] if cnn[n].point.method == "semisup"}
+        if len(ranked) > 1 and not twins & set(ranked[:2]):  # a semisup row and its twin: compared below
             add("Best vs second-best CNN of the grid", ranked[0], cnn[ranked[0]], ranked[1], cnn[ranked[1]])
         point = cnn[best_cnn].point
         with_aug, without = point.twin(True).name, point.twin(False).name
