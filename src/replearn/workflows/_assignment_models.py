@@ -321,7 +321,8 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
     tta, keep = config["cnn"]["tta"], ensemble_size(protocol)
     splits = protocol.splits
     methods = {p.method for p in points}
-    unlabelled = to_tensor(pretraining_crops(data, config, seed)[0]) if "semisup" in methods else None
+    needs = "semisup" in methods or ("simclr_ft" in methods and config["semisup"]["fine_tune_unlabelled"])
+    unlabelled = to_tensor(pretraining_crops(data, config, seed)[0]) if needs else None
     if "simclr_ft" in methods and (ssl is None or "SimCLR" not in ssl.models):
         raise ReplearnError("[cnn] method 'simclr_ft' needs the SimCLR encoder, which was not trained"
                             + (f" ({ssl.skipped})" if ssl is not None and ssl.skipped else ""))
