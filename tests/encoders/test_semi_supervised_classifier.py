@@ -94,3 +94,19 @@ def test_fine_tuning_is_semi_supervised_on_top_when_given_unlabelled_images():
     twin = FineTunedClassifier(**common, unlabelled_weight=0.0).fit(x[:8], y[:8])
     assert not np.allclose(semi.predict_proba(x), twin.predict_proba(x))
     assert len(semi.history_["loss"]) == 2
+
+
+def test_ema_gives_the_fitted_model_the_weights_average():
+    x, y = _moons(40, 0)
+    common = dict(epochs=2, batch_size=4, lr=1e-2, unlabelled=x, views=(_jitter(0.0), _jitter(0.1)),
+                  steps_per_epoch=5, device="cpu")
+    last = SemiSupervisedClassifier(network=_mlp(), **common).fit(x[:10], y[:10])
+    averaged = SemiSupervisedClassifier(network=_mlp(), **common, ema=0.9).fit(x[:10], y[:10])
+    assert clone(averaged).get_params()["ema"] == 0.9 and last.get_params()["ema"] == 0.0
+    w_last, w_avg = last.model_[-1].weight.detach(), averaged.model_[-1].weight.detach()
+    assert not torch.allclose(w_last, w_avg)  # same seed, same steps: only the average differs
+    assert averaged.predict(x).shape == (40,)
+    with pytest.raises(ReplearnError, match="ema must be a weight-average decay"):
+        SemiSupervisedClassifier(network=_mlp(), **{**common, "epochs": 1}, ema=1.0).fit(x[:10], y[:10])
+    ft = FineTunedClassifier(encoder=nn.Sequential(nn.Flatten(), nn.Linear(2, 8), nn.ReLU()), ema=0.5)
+    assert ft.get_params()["ema"] == 0.5

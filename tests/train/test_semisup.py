@@ -9,7 +9,8 @@ from torch import nn
 from replearn.errors import ReplearnError
 from replearn.train import TrainConfig, fit
 from replearn.train.engine import param_groups
-from replearn.train.semisup import FixMatchObjective, fixmatch_views, pseudo_labels, unlabelled_loss
+from replearn.train.semisup import (FixMatchObjective, align_distribution, fixmatch_views, pseudo_labels,
+                                     unlabelled_loss)
 
 
 def test_pseudo_label_mask_obeys_the_threshold():
@@ -109,3 +110,21 @@ def test_discriminative_rates_reach_the_optimiser_parameter_groups():
         after = model.state_dict()
         assert torch.equal(before["encoder.weight"], after["encoder.weight"])
         assert not torch.equal(before["head.weight"], after["head.weight"])
+
+
+def test_distribution_alignment_pulls_an_over_predicted_class_down():
+    probs = torch.tensor([[0.7, 0.3], [0.6, 0.4], [0.96, 0.04]])
+    aligned = align_distribution(probs, probs.mean(0))  # the model predicts class 0 three times in four
+    torch.testing.assert_close(aligned.sum(1), torch.ones(3))
+    assert aligned[0, 0] < 0.5 < aligned[0, 1]  # the 0.7 row flips to class 1
+    assert aligned[2, 0] > 0.85  # a confident row stays confident (0.887)
+    torch.testing.assert_close(align_distribution(probs, torch.full((2,), 0.5)), probs)  # uniform mean: unchanged
+
+
+def test_the_aligned_objective_keeps_a_running_mean_of_the_predictions():
+    torch.manual_seed(1)
+    x, y = torch.rand(8, 1, 2, 2), torch.tensor([0, 1] * 4)
+    obj = FixMatchObjective(torch.rand(50, 1, 2, 2), _identity, _identity, threshold=0.5, ratio=3, align=True)
+    fit(_mlp(), (x, y), None, TrainConfig(epochs=2, batch_size=4, lr=1e-2, device="cpu", seed=3), progress=False,
+        objective=obj)
+    assert obj.prob_mean.shape == (2,) and float(obj.prob_mean.sum()) == pytest.approx(1.0, abs=1e-5)

@@ -30,6 +30,7 @@ from replearn.encoders.cnn_classifier import Augment, CNNClassifier, LabelledSet
 from replearn.encoders._inputs import ImageArray, ImageInputError, normalise_image_shape
 from replearn.errors import ReplearnError
 from replearn.train import History, fit
+from replearn.train.ema import WeightAverage, check_decay
 from replearn.train.semisup import VIEW_KINDS, FixMatchObjective, check_fixmatch_settings, fixmatch_views
 
 #: CNNClassifier's parameters, in its order (the subclasses list them again: scikit-learn reads ``__init__``).
@@ -51,6 +52,9 @@ class SemiSupervisedClassifier(CNNClassifier):
             or a pair ``(weak, strong)`` of ``f(x, generator) -> x`` callables.
         steps_per_epoch: steps of one epoch (the labelled images are repeated to fill it); None: about
             one pass over the unlabelled images.
+        ema: decay of an exponential moving average of the weights (:class:`~replearn.train.ema.WeightAverage`,
+            FixMatch: 0.999); the fitted model holds the average. 0: the last step's weights.
+        align: distribution alignment of the pseudo-labels (:func:`~replearn.train.semisup.align_distribution`).
         The other parameters are :class:`~replearn.encoders.CNNClassifier`'s.
 
     Attributes: those of :class:`~replearn.encoders.CNNClassifier`.
@@ -65,7 +69,7 @@ class SemiSupervisedClassifier(CNNClassifier):
                  batch_size_predict: int = 256, image_shape: Sequence[int] | None = None,
                  unlabelled: ImageArray | None = None, threshold: float = 0.95, ratio: int = 7,
                  unlabelled_weight: float = 1.0, strength: float = 1.0, views: str | tuple = "digits",
-                 steps_per_epoch: int | None = None) -> None:
+                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False) -> None:
         kw = dict(locals())
         super().__init__(**{k: kw[k] for k in _CNN_PARAMS})
         self.unlabelled = unlabelled
@@ -75,6 +79,8 @@ class SemiSupervisedClassifier(CNNClassifier):
         self.strength = strength
         self.views = views
         self.steps_per_epoch = steps_per_epoch
+        self.ema = ema
+        self.align = align
 
     # ------------------------------------------------------------------ hooks of the subclasses
     def _needs_unlabelled(self) -> bool:
@@ -98,6 +104,7 @@ class SemiSupervisedClassifier(CNNClassifier):
         if spe is not None and (isinstance(spe, bool) or int(spe) != spe or spe < 1):
             raise ReplearnError(f"{name}: steps_per_epoch must be an integer >= 1 or None, got {spe!r}")
         check_fixmatch_settings(self.threshold, self.ratio, self.unlabelled_weight)
+        check_decay(self.ema, f"{name}: ema")
 
     def _objective(self, shape: tuple[int, ...]) -> tuple[FixMatchObjective | None, Augment]:
         """The objective (None without unlabelled images) and the labelled batches' augmentation."""
@@ -108,7 +115,7 @@ class SemiSupervisedClassifier(CNNClassifier):
             return None, augment
         u = self._images(self.unlabelled, "unlabelled", shape=shape)
         return FixMatchObjective(u, weak, strong, float(self.threshold), int(self.ratio),
-                                 float(self.unlabelled_weight)), augment
+                                 float(self.unlabelled_weight), bool(self.align)), augment
 
     def _repeats(self, n: int, objective: FixMatchObjective | None) -> int:
         """How many times the labelled images are repeated in one epoch."""
@@ -154,7 +161,7 @@ class SemiSupervisedClassifier(CNNClassifier):
         history = fit(model, (x.repeat(reps, 1, 1, 1), y_idx.repeat(reps)), val, self.train_config(),
                       augment=augment, checkpoint_dir=checkpoint_dir, resume=bool(resume),
                       progress=bool(self.progress), eval_sets=named or None, objective=objective,
-                      lr_scales=self._lr_scales())
+                      lr_scales=self._lr_scales(), callbacks=[WeightAverage(float(self.ema))] if self.ema else None)
         self.model_ = model
         self.history_: History = history
         return self

@@ -33,6 +33,8 @@ from replearn.errors import ReplearnError
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
+#: Momentum of the running mean of the predictions that distribution alignment divides by (about 100 steps).
+ALIGN_MOMENTUM = 0.99
 #: Kinds of images :func:`fixmatch_views` knows.
 VIEW_KINDS = ("digits", "fashion", "cells")
 
@@ -56,6 +58,17 @@ def unlabelled_loss(logits_strong: torch.Tensor, logits_weak: torch.Tensor, thre
     label, mask = pseudo_labels(logits_weak, threshold)
     per = F.cross_entropy(logits_strong.float(), label, reduction="none")
     return (per * mask.to(per.dtype)).mean()
+
+
+def align_distribution(probs: torch.Tensor, running_mean: torch.Tensor) -> torch.Tensor:
+    """Distribution alignment (Berthelot et al. 2020, "ReMixMatch"): probs (N, K) -> aligned probs (N, K).
+
+    Each row is divided by ``running_mean`` (K,), the model's recent average prediction on unlabelled
+    images, and renormalised: a model that over-predicts some classes is pulled towards a uniform
+    class distribution (the classes of the data sets here are about balanced).
+    """
+    aligned = probs / running_mean.clamp_min(1e-6)
+    return aligned / aligned.sum(dim=1, keepdim=True)
 
 
 def _strong_cells(strength: float) -> Augment:
@@ -117,15 +130,18 @@ class FixMatchObjective:
         threshold: confidence a weak view's prediction needs to become a pseudo-label.
         ratio: unlabelled images per labelled image in a step (FixMatch's mu).
         weight: weight of the unlabelled loss (FixMatch's lambda_u).
+        align: distribution alignment of the weak views' predictions (:func:`align_distribution`) before
+            thresholding, against a running mean (momentum ``ALIGN_MOMENTUM`` per step) of the predictions.
 
     ``objective(model, x, y, generator) -> (loss, logits of x)`` for :func:`replearn.train.fit`.
     The weak views run without gradients; the labelled batch and the strong views share one
     forward pass (BatchNorm sees both). ``mask_rate`` (a 0-d tensor) holds the fraction of unlabelled images
-    that passed the threshold in the last step (for logging).
+    that passed the threshold in the last step (for logging). The running mean of ``align`` is not part of
+    ``fit``'s checkpoint (a resumed run starts it again).
     """
 
     def __init__(self, unlabelled: torch.Tensor, weak: Augment, strong: Augment, threshold: float = 0.95,
-                 ratio: int = 7, weight: float = 1.0) -> None:
+                 ratio: int = 7, weight: float = 1.0, align: bool = False) -> None:
         if not isinstance(unlabelled, torch.Tensor) or unlabelled.dim() != 4 or unlabelled.shape[0] < 1:
             shape = tuple(unlabelled.shape) if isinstance(unlabelled, torch.Tensor) else type(unlabelled).__name__
             raise ReplearnError(f"FixMatch: unlabelled must be images (M, C, H, W) with M >= 1, got {shape}")
@@ -134,6 +150,7 @@ class FixMatchObjective:
         self.weak, self.strong = weak, strong
         self.threshold, self.ratio, self.weight = float(threshold), int(ratio), float(weight)
         self.mask_rate = torch.zeros(())
+        self.align, self.prob_mean = bool(align), None
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,6 +163,12 @@ class FixMatchObjective:
         weak, strong = self.weak(u, generator), self.strong(u, generator)
         with torch.no_grad():
             logits_weak = model(weak)
+            if self.align:
+                probs = torch.softmax(logits_weak.float(), dim=1)
+                batch_mean = probs.mean(dim=0)
+                self.prob_mean = batch_mean if self.prob_mean is None else torch.lerp(
+                    self.prob_mean, batch_mean, 1.0 - ALIGN_MOMENTUM)
+                logits_weak = align_distribution(probs, self.prob_mean).clamp_min(1e-12).log()
         logits = model(torch.cat([x, strong]))
         logits_x, logits_s = logits[:n].float(), logits[n:].float()
         loss = F.cross_entropy(logits_x, y) + self.weight * unlabelled_loss(logits_s, logits_weak, self.threshold)

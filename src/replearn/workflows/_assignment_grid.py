@@ -52,6 +52,10 @@ DEFAULTS: dict[str, Any] = {
         "augment": [True],  # train with [augment] (flips, 90-degree turns, intensity) or without ([true, false])
         # sim-to-real: "none", or first train on pretrain_n generated crops of a preset ("sim", "widefield")
         "pretrain": ["none", "widefield"],
+        # "cnn": supervised on the labelled crops; "semisup": the same network trained FixMatch-style on the labelled
+        # crops plus the unlabelled ones ([semisup]); "simclr_ft": the (b+) SimCLR encoder + a new head, fine-tuned
+        # (both beyond the lecture, off by default: each costs several supervised points; docs/fewlabels.md)
+        "method": ["cnn"],
         # fixed for every point
         "dense": 64,  # units of the hidden dense layer
         "spec": [],  # optional layer spec replacing small_cnn (depth/width/dropout unused), e.g. ["conv 16", ...]
@@ -66,6 +70,17 @@ DEFAULTS: dict[str, Any] = {
         "tta": True,  # predict by averaging over the 8 symmetries of the square (test-time augmentation)
         "pretrain_n": 1000,  # generated labelled crops of grid points with a pretrain preset
         "pretrain_epochs": 3,
+    },
+    "semisup": {
+        # the "semisup" and "simclr_ft" methods of [cnn] method (replearn.encoders.SemiSupervisedClassifier)
+        "threshold": 0.95,  # confidence a weak view's prediction needs to become a pseudo-label
+        "ratio": 7,  # unlabelled crops per labelled crop in a step (FixMatch's mu)
+        "strength": 1.0,  # 0..1: magnitude of the strong view (symmetries, gain/offset, shifts, pixel noise)
+        "weight": 1.0,  # weight of the unlabelled loss
+        "ema": 0.0,  # > 0: predict with an exponential moving average of the weights (FixMatch: 0.999)
+        "align": False,  # distribution alignment of the pseudo-labels
+        "encoder_lr_scale": 0.1,  # simclr_ft: the encoder's learning rate as a fraction of [cnn] lr
+        "fine_tune_unlabelled": False,  # simclr_ft: FixMatch-style on top (true) or plain fine-tuning (false)
     },
     "augment": {
         "flips": True,  # random mirror flips
@@ -127,8 +142,10 @@ QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "
 
 BF16_CHOICES = ("auto", "on", "off")
 
-GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment", "pretrain"), "autoencoder": ("code_dim",)}
+GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment", "pretrain", "method"), "autoencoder": ("code_dim",)}
 PRETRAIN_CHOICES = ("none", "sim", "widefield")
+METHOD_CHOICES = ("cnn", "semisup", "simclr_ft")
+METHOD_TAGS = {"cnn": "cnn", "semisup": "semisup", "simclr_ft": "simclr_ft"}
 
 
 @dataclass(frozen=True)
@@ -141,24 +158,36 @@ class CnnPoint:
     augment: bool
     spec: tuple[str, ...] = ()
     pretrain: str = "none"
+    method: str = "cnn"
 
     @property
     def name(self) -> str:
-        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug`` (``+sim2real widefield``: pretrained on generated crops)."""
-        base = "cnn spec" if self.spec else f"cnn d{self.depth} w{self.width} p{self.dropout:g}"
+        """Short unique name, e.g. ``cnn d3 w16 p0.25 +aug`` (``+sim2real widefield``: pretrained on generated crops;
+        ``semisup d3 w16 p0.25 +aug``: semi-supervised; ``simclr_ft +aug``: the SimCLR encoder fine-tuned)."""
+        if self.method == "simclr_ft":
+            return "simclr_ft" + (" +aug" if self.augment else "")
+        tag = METHOD_TAGS[self.method]
+        base = f"{tag} spec" if self.spec else f"{tag} d{self.depth} w{self.width} p{self.dropout:g}"
         pre = f" +sim2real {self.pretrain}" if self.pretrain != "none" else ""
         return base + (" +aug" if self.augment else "") + pre
 
     def params(self) -> dict[str, Any]:
         """The point's settings as a JSON-ready dict."""
+        extra = {} if self.method == "cnn" else {"method": self.method}
+        if self.method == "simclr_ft":
+            return {"augment": self.augment, **extra}
         if self.spec:
-            return {"spec": list(self.spec), "augment": self.augment, "pretrain": self.pretrain}
+            return {"spec": list(self.spec), "augment": self.augment, "pretrain": self.pretrain, **extra}
         return {"depth": self.depth, "width": self.width, "dropout": self.dropout, "augment": self.augment,
-                "pretrain": self.pretrain}
+                "pretrain": self.pretrain, **extra}
 
     def twin(self, augment: bool) -> "CnnPoint":
         """The same network with ``augment`` switched."""
-        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec, self.pretrain)
+        return CnnPoint(self.depth, self.width, self.dropout, augment, self.spec, self.pretrain, self.method)
+
+    def supervised(self) -> "CnnPoint":
+        """The supervised CNN trained on the same labelled crops (itself for a ``cnn`` point)."""
+        return CnnPoint(self.depth, self.width, self.dropout, self.augment, self.spec, self.pretrain)
 
 
 def _where(path: str | os.PathLike | None, table: str, key: str) -> str:
@@ -218,6 +247,24 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
     if not pre or any(v not in PRETRAIN_CHOICES for v in pre) or len(set(pre)) != len(pre):
         raise ReplearnError(f"{_where(path, 'cnn', 'pretrain')}: got {pre!r}; allowed: a list of distinct values "
                             f"from {', '.join(map(repr, PRETRAIN_CHOICES))}")
+    methods = cfg["cnn"]["method"]
+    if not methods or any(v not in METHOD_CHOICES for v in methods) or len(set(methods)) != len(methods):
+        raise ReplearnError(f"{_where(path, 'cnn', 'method')}: got {methods!r}; allowed: a list of distinct values "
+                            f"from {', '.join(map(repr, METHOD_CHOICES))}")
+    if "simclr_ft" in methods and cfg["ssl"]["epochs"] == 0:
+        raise ReplearnError(f"{_where(path, 'cnn', 'method')}: 'simclr_ft' fine-tunes the SimCLR encoder, but "
+                            "[ssl] epochs = 0 turns SimCLR off; give [ssl] epochs > 0 or drop 'simclr_ft'")
+    for key in ("threshold", "strength"):
+        v = cfg["semisup"][key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            raise ReplearnError(f"{_where(path, 'semisup', key)}: got {v!r}; allowed: a number in [0, 1]")
+    _check_number(cfg, "semisup", "ratio", 1, path)
+    _check_number(cfg, "semisup", "weight", 0.0, path)
+    _check_number(cfg, "semisup", "ema", 0.0, path, hi=1.0)
+    _check_number(cfg, "semisup", "encoder_lr_scale", 0.0, path)
+    for key in ("align", "fine_tune_unlabelled"):
+        if not isinstance(cfg["semisup"][key], bool):
+            raise ReplearnError(f"{_where(path, 'semisup', key)}: got {cfg['semisup'][key]!r}; allowed: true or false")
     _check_number(cfg, "cnn", "pretrain_n", 6, path)
     _check_number(cfg, "cnn", "pretrain_epochs", 1, path)
     for key in ("dense", "epochs", "batch_size"):
@@ -340,7 +387,7 @@ def apply_quick(cfg: dict[str, Any]) -> dict[str, Any]:
     out["ssl"]["epochs"] = min(out["ssl"]["epochs"], QUICK["ssl_epochs"])
     for table, axes in GRID_AXES.items():
         for axis in axes:
-            if axis not in ("augment", "pretrain"):
+            if axis not in ("augment", "pretrain", "method"):
                 out[table][axis] = out[table][axis][:1]
     out["cnn"]["pretrain_n"] = min(out["cnn"]["pretrain_n"], QUICK["pretrain_n"])
     out["cnn"]["pretrain_epochs"] = min(out["cnn"]["pretrain_epochs"], QUICK["pretrain_epochs"])
@@ -369,15 +416,22 @@ def load_grid(path: str | os.PathLike | None = None, quick: bool = False) -> dic
 
 
 def cnn_points(cfg: dict[str, Any]) -> list[CnnPoint]:
-    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` and ``pretrain`` vary with a ``spec``)."""
+    """The CNN grid: one point per combination of the ``cnn`` axes (only ``augment`` and ``pretrain`` vary with a
+    ``spec``). ``pretrain`` varies only the supervised ``cnn`` method; ``simclr_ft`` (the SimCLR encoder) varies
+    only with ``augment``."""
     c = cfg["cnn"]
-    if c["spec"]:
-        return [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"]), str(pre))
-                for a, pre in itertools.product(c["augment"], c["pretrain"])]
-    return [
-        CnnPoint(int(d), int(w), float(p), bool(a), (), str(pre))
-        for d, w, p, a, pre in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"], c["pretrain"])
-    ]
+    points: list[CnnPoint] = []
+    for method in c["method"]:
+        pres = c["pretrain"] if method == "cnn" else ["none"]
+        if method == "simclr_ft":
+            points += [CnnPoint(0, 0, 0.0, bool(a), (), "none", method) for a in c["augment"]]
+        elif c["spec"]:
+            points += [CnnPoint(0, 0, 0.0, bool(a), tuple(c["spec"]), str(pre), method)
+                       for a, pre in itertools.product(c["augment"], pres)]
+        else:
+            points += [CnnPoint(int(d), int(w), float(p), bool(a), (), str(pre), method)
+                       for d, w, p, a, pre in itertools.product(c["depth"], c["width"], c["dropout"], c["augment"], pres)]
+    return points
 
 
 def code_dims(cfg: dict[str, Any]) -> list[int]:

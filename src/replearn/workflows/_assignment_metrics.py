@@ -51,12 +51,21 @@ def comparisons(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult]) -> li
         add("Best CNN vs best simple classifier", best_cnn, cnn[best_cnn], best_probe, probes[best_probe])
     if best_cnn:
         ranked = sorted(cnn, key=lambda n: -float(np.mean(cnn[n].scores.accuracy)))
-        if len(ranked) > 1:
+        twins = {cnn[n].point.supervised().name for n in ranked[:2] if cnn[n].point.method == "semisup"}
+        if len(ranked) > 1 and not twins & set(ranked[:2]):  # a semisup row and its twin: compared below
             add("Best vs second-best CNN of the grid", ranked[0], cnn[ranked[0]], ranked[1], cnn[ranked[1]])
         point = cnn[best_cnn].point
         with_aug, without = point.twin(True).name, point.twin(False).name
         if with_aug in cnn and without in cnn:
             add("CNN with vs without augmentation", with_aug, cnn[with_aug], without, cnn[without])
+    supervised = {n: r for n, r in cnn.items() if r.point.method == "cnn" and r.point.pretrain == "none"}
+    for name, rec in cnn.items():  # the grid's semi-supervised and fine-tuned rows against the plain CNN
+        if rec.point.method == "semisup" and rec.point.supervised().name in supervised:
+            twin = rec.point.supervised().name
+            add("Semi-supervised vs supervised CNN (same network, same labelled crops)", name, rec, twin, cnn[twin])
+        elif rec.point.method == "simclr_ft" and supervised:
+            twin = best_of(_scores(supervised))
+            add("SimCLR fine-tuned vs the best supervised CNN (same labelled crops)", name, rec, twin, cnn[twin])
     ae_probes = {n: r for n, r in probes.items() if r.kind == "autoencoder"}
     best_ae = best_of(_scores(ae_probes))
     if best_ae:
@@ -95,7 +104,8 @@ def choose(data: AssignmentData, splits: list[Split], cnn: dict[str, CnnResult],
     """Nested selection among every model (the recommended one), and among the CNNs (the one ``predict`` uses)."""
     labels, k = data.labels, data.n_classes
     selection = nested_selection({**_scores(cnn), **_scores(probes)}, labels, splits, k)
-    return selection, nested_selection(_scores(cnn), labels, splits, k) if cnn else None
+    savable = {n: r for n, r in cnn.items() if r.point.method != "simclr_ft"}  # simclr_ft rows keep no model
+    return selection, nested_selection(_scores(savable), labels, splits, k) if savable else None
 
 
 def verdicts(cnn: dict[str, CnnResult], probes: dict[str, ProbeResult], selection: Selection) -> dict[str, Any]:

@@ -32,7 +32,9 @@ from torch import nn
 import replearn
 from replearn.data import AssignmentData, load_assignment, repeated_stratified_splits, synthetic_aureus, to_tensor
 from replearn.data.cell_augment import CellAugment
-from replearn.encoders import AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding
+from replearn.encoders import (AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding, FineTunedClassifier,
+                               SemiSupervisedClassifier, pretrained_encoder)
+from replearn.encoders.semi_supervised_classifier import _CNN_PARAMS
 from replearn.errors import ReplearnError
 from replearn.evaluate import reconstruction_errors
 from replearn.evaluate.baselines import BASELINES, hog_features
@@ -256,6 +258,31 @@ def cnn_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, 
     )
 
 
+def grid_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, seed: int, device: str,
+                   augment: CellAugment | None, unlabelled: torch.Tensor | None = None,
+                   encoder: nn.Module | None = None) -> CNNClassifier:
+    """The classifier of a grid point of any ``method``: :func:`cnn_estimator`'s for ``cnn``; for ``semisup`` the
+    same network and training settings plus the ``unlabelled`` crops (N, 1, H, W), FixMatch-style with the cell
+    views; for ``simclr_ft`` the SimCLR ``encoder`` + a new head, fine-tuned with a lower rate for the encoder.
+
+    Semi-supervised runs take as many steps per epoch as the supervised CNN (one pass over the labelled crops),
+    each with ``[semisup] ratio`` times as many unlabelled crops.
+    """
+    base = cnn_estimator(point, config, n_classes, seed, device, augment)
+    if point.method == "cnn":
+        return base
+    s = config["semisup"]
+    params = {k: v for k, v in base.get_params().items() if k in _CNN_PARAMS}
+    semi = dict(threshold=s["threshold"], ratio=int(s["ratio"]), unlabelled_weight=s["weight"], strength=s["strength"],
+                views="cells", ema=s["ema"], align=s["align"], steps_per_epoch=1)  # 1: no repeats, the CNN's steps
+    if point.method == "semisup":
+        return SemiSupervisedClassifier(**params, unlabelled=unlabelled, **semi)
+    params = {k: v for k, v in params.items() if k not in ("network", "network_params")}
+    return FineTunedClassifier(**params, **semi, unlabelled=unlabelled if s["fine_tune_unlabelled"] else None,
+                               encoder=encoder, encoder_lr_scale=s["encoder_lr_scale"],
+                               head_hidden=config["cnn"]["dense"])
+
+
 def _network(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, shape: tuple[int, ...],
              state: dict[str, torch.Tensor]) -> nn.Module:
     """The grid point's network (CPU) for crops of ``shape`` (1, H, W) holding the weights ``state``.
@@ -279,11 +306,13 @@ def ensemble_size(protocol: Protocol) -> int:
 
 def _train_cnn(point: grid.CnnPoint, config: dict[str, Any], n_classes: int, seed: int, device: str,
                augment: CellAugment, x: torch.Tensor, y: torch.Tensor, tr: np.ndarray, va: np.ndarray,
-               outer: bool, keep_model: bool) -> Unit:
+               outer: bool, keep_model: bool, unlabelled: torch.Tensor | None = None,
+               encoder: nn.Module | None = None) -> Unit:
     """One CNN unit: grid point ``point`` trained on crops ``x[tr]`` (N, 1, H, W), seeded by ``seed`` (seed + split)
-    alone; its predictions of ``x[va]``, its history (``outer``: with validation), with ``keep_model`` its weights."""
+    alone; its predictions of ``x[va]``, its history (``outer``: with validation), with ``keep_model`` its weights.
+    ``unlabelled`` and ``encoder``: for ``semisup`` and ``simclr_ft`` points (:func:`grid_estimator`)."""
     t = time.perf_counter()
-    clf = cnn_estimator(point, config, n_classes, seed, device, augment)
+    clf = grid_estimator(point, config, n_classes, seed, device, augment, unlabelled, encoder)
     clf.fit(x[tr], y[tr], validation_data=(x[va], y[va]) if outer else None)
     scores = tta_average(clf.predict_proba, x[va]) if config["cnn"]["tta"] else clf.predict_proba(x[va])
     keys = ("loss", "accuracy", "val_loss", "val_accuracy") if outer else ()
@@ -300,8 +329,12 @@ def _cnn_key(point: grid.CnnPoint, r: int, outer: bool, n_train: int) -> dict[st
 
 def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.CnnPoint], config: dict[str, Any],
                    seed: int, device: str, progress: bool, store: UnitStore | None = None,
-                   workers: Workers | None = None) -> dict[str, CnnResult]:
+                   workers: Workers | None = None, ssl: Stage | None = None) -> dict[str, CnnResult]:
     """Train every grid point on every split (and on its inner split); score the final-epoch model.
+
+    ``semisup`` points also train on the unlabelled crops (those the autoencoders see, :func:`pretraining_crops`;
+    never a split's validation crops); ``simclr_ft`` points fine-tune the encoder of ``ssl`` (their models are
+    scored but not kept: ``replearn predict`` rebuilds small_cnn networks only).
 
     The final epoch is scored (no best-epoch picking on the validation set, which would flatter), with
     test-time augmentation over the 8 symmetries when ``[cnn] tta``. The models of the first
@@ -315,10 +348,18 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
     augment = CellAugment(**config["augment"])
     keep = ensemble_size(protocol)
     splits = protocol.splits
+    methods = {p.method for p in points}
+    needs = "semisup" in methods or ("simclr_ft" in methods and config["semisup"]["fine_tune_unlabelled"])
+    unlabelled = to_tensor(pretraining_crops(data, config, seed)[0]) if needs else None
+    if "simclr_ft" in methods and (ssl is None or "SimCLR" not in ssl.models):
+        raise ReplearnError("[cnn] method 'simclr_ft' needs the SimCLR encoder, which was not trained"
+                            + (f" ({ssl.skipped})" if ssl is not None and ssl.skipped else ""))
+    encoder = pretrained_encoder(ssl.models["SimCLR"].estimator) if "simclr_ft" in methods else None
 
     def train(point: grid.CnnPoint, tr: np.ndarray, va: np.ndarray, r: int, outer: bool) -> Any:
+        keep_model = outer and r < keep and point.method != "simclr_ft"  # predict rebuilds small_cnn networks only
         return functools.partial(_train_cnn, point, config, data.n_classes, seed + r, device, augment, x, y, tr, va,
-                                 outer, outer and r < keep)
+                                 outer, keep_model, unlabelled, encoder)
 
     plan = [(_cnn_key(p, r, not inner, len(tr)), train(p, tr, va, r, not inner))
             for p in points for r, tr, va, inner in planned_fits(data.labels, splits, inner=True, seed=seed)]
@@ -326,15 +367,16 @@ def train_cnn_grid(data: AssignmentData, protocol: Protocol, points: list[grid.C
     out: dict[str, CnnResult] = {}
     for point in points:
         rec = out[point.name] = CnnResult(point)
+        kept = point.method != "simclr_ft"  # its EncoderHead is not a small_cnn that predict can rebuild
 
-        def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec) -> np.ndarray:
+        def fit_predict(tr: np.ndarray, va: np.ndarray, r: int, rec: CnnResult = rec, kept: bool = kept) -> np.ndarray:
             outer = len(tr) + len(va) == len(y) and len(rec.histories) == r  # the split itself, not its inner part
             unit = store.unit(_cnn_key(rec.point, r, outer, len(tr)), train(rec.point, tr, va, r, outer))
             if outer:
                 rec.histories.append(unit.record["history"])
                 rec.seconds.append(unit.record["seconds"])
                 rec.n_params = unit.record["n_params"]
-                if r < keep:
+                if r < keep and kept:
                     rec.models.append(_network(rec.point, config, data.n_classes, x.shape[1:], unit.state))
             return unit.arrays["predicted"]
 

@@ -116,7 +116,8 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         epochs, per_epoch = repeated_epochs(len(y), cfg.semisup_steps, cfg.batch_size)
         clf = SemiSupervisedClassifier(network_params=_network(cfg), epochs=epochs, steps_per_epoch=per_epoch,
                                        unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio,
-                                       strength=cfg.strength, views=kind, **common)
+                                       strength=cfg.strength, views=kind, ema=cfg.ema,
+                                       align=cfg.align, **common)
     else:
         encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()),
                    "simclr_ft": lambda: pretrained_encoder(pre.simclr()), "transfer": pre.transfer_base}[method]()

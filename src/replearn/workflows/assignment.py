@@ -65,6 +65,7 @@ class Config(RunOptions, ParallelOptions):
     data: dict = _table("data")
     cnn: dict = _table("cnn")
     augment: dict = _table("augment")
+    semisup: dict = _table("semisup")
     autoencoder: dict = _table("autoencoder")
     ssl: dict = _table("ssl")
     pretrain: dict = _table("pretrain")
@@ -113,15 +114,14 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> Result:
         data, protocol = models.prepare(cfg)
     models.say_data(data, protocol)
 
+    with timed(timing, "ssl_s"):  # (b+) SimCLR without labels first: the grid's simclr_ft points fine-tune it
+        ssl = models.train_ssl(data, config, seed, device, cfg.progress, out, resume)
     # (a) The CNN grid: every point trained on every split (and its inner split), scored after its last epoch.
     with timed(timing, "cnn_s"):
         cnn = models.train_cnn_grid(data, protocol, grid.cnn_points(config), config, seed, device, cfg.progress, store,
-                                    workers)
-    # (b) An autoencoder per code size on the unlabelled (+ generated) crops; (b+) SimCLR, without labels.
-    with timed(timing, "autoencoder_s"):
+                                    workers, ssl)
+    with timed(timing, "autoencoder_s"):  # (b) an autoencoder per code size on the unlabelled (+ generated) crops
         ae = models.train_autoencoders(data, config, seed, device, cfg.progress, out, resume)
-    with timed(timing, "ssl_s"):
-        ssl = models.train_ssl(data, config, seed, device, cfg.progress, out, resume)
     # (c) The baselines, and simple classifiers on the codes, on the same splits.
     with timed(timing, "probes_s"):
         reps = models.build_representations(data, ae, ssl, config, protocol.splits, seed)

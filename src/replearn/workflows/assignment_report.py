@@ -59,7 +59,9 @@ TERMS = [
     "**Grid names**: `cnn d4 w16 p0.25 +aug` is a CNN of 4 convolution blocks (d4), 16 filters in the first "
     "(w16, doubling per block), dropout 0.25 (p0.25), trained with augmentation (+aug); `+sim2real widefield`: "
     "first trained on generated crops of the built-in "
-    "generator's widefield preset (their stages come for free), then on the given crops. **TTA** (test-time "
+    "generator's widefield preset (their stages come for free), then on the given crops; `semisup ...`: the same "
+    "CNN trained semi-supervised on the labelled and the unlabelled crops; `simclr_ft`: the SimCLR encoder with a "
+    "new head, fine-tuned on the labelled crops. **TTA** (test-time "
     "augmentation): every prediction averages the model's scores over the 8 turns and mirror images of the crop.",
     "**Nested selection**: on each split, every model is also trained on three quarters of that split's "
     "training crops and scored on the last quarter; the best of those inner scores chooses the model, and "
@@ -102,6 +104,7 @@ def cnn_text(config: dict[str, Any], n_classes: int) -> str:
         text += (f" Sim-to-real rows (+sim2real <preset>) first train the same network for {c['pretrain_epochs']} "
                  f"epochs on {c['pretrain_n']} SYNTHETIC crops of the {' / '.join(presets)} preset with their stages, "
                  "then fine-tune all of it on the given crops.")
+    text += semisup_text(config)
     if True not in c["augment"]:
         return text + " No augmentation ([cnn] augment = [false])."
     turns = {(True, True): "random flips and 90-degree rotations", (True, False): "random mirror flips",
@@ -112,6 +115,27 @@ def cnn_text(config: dict[str, Any], n_classes: int) -> str:
     if not parts:
         return text + " Augmentation (points marked +aug) is on, but [augment] turns every change off."
     return text + " Augmentation (points marked +aug) suits cells: " + " and ".join(parts) + "."
+
+
+def semisup_text(config: dict[str, Any]) -> str:
+    """How the grid's semi-supervised (``semisup``) and fine-tuned (``simclr_ft``) rows were trained ('' if none)."""
+    methods, s = config["cnn"].get("method", ["cnn"]), config["semisup"]
+    text = ""
+    if "semisup" in methods:
+        text += (" Semi-supervised rows (semisup) train the same network on the same labelled crops and, in every "
+                 f"step, on {s['ratio']} times as many unlabelled crops (FixMatch-style): a weakly changed copy of "
+                 f"each unlabelled crop (a turn or mirror image) gives a pseudo-label where the network is at least "
+                 f"{s['threshold']:g} confident, and a strongly changed copy (turns, gain and offset, shifts, pixel "
+                 f"noise; strength {s['strength']:g}) is trained to predict it. They never see a split's validation "
+                 "crops, which are labelled crops, not unlabelled ones"
+                 + (f"; predictions use a moving average of the weights (decay {s['ema']:g})" if s["ema"] else "")
+                 + ". The comparison with the supervised row of the same network is in the paired tests below.")
+    if "simclr_ft" in methods:
+        text += (" The simclr_ft rows put a new head (dense, ReLU, dense) on the (b+) SimCLR encoder and train the "
+                 f"whole network on the labelled crops, the encoder at {s['encoder_lr_scale']:g} times the learning "
+                 "rate of the head (its features should move less than the new head); their models are not saved "
+                 "(replearn predict rebuilds the small CNN only).")
+    return text
 
 
 def _row_metrics(r: dict[str, Any]) -> list[str]:
@@ -234,7 +258,11 @@ def build_report(metrics: dict[str, Any], config: dict[str, Any], figures: dict[
     rows = []
     for name, r in metrics["cnn"].items():
         prm = r["params"]
-        arch = " ".join(prm["spec"]) if "spec" in prm else f"depth {prm['depth']}, width {prm['width']}, dropout {prm['dropout']:g}"
+        if prm.get("method") == "simclr_ft":
+            arch = "SimCLR encoder + new head, fine-tuned"
+        else:
+            arch = " ".join(prm["spec"]) if "spec" in prm else f"depth {prm['depth']}, width {prm['width']}, dropout {prm['dropout']:g}"
+            arch += " (semi-supervised)" if prm.get("method") == "semisup" else ""
         rows.append([name + _flag(name, metrics), arch, "yes" if prm["augment"] else "no", f"{r['n_params']:,}",
                      *_row_metrics(r), stage_recall(r["recall"]), f"{r['seconds']:.1f}"])
     rep.table(["model", "architecture", "augmentation", "parameters", "accuracy", "macro-F1", "splits",
