@@ -12,6 +12,7 @@ from replearn.cli import main
 from replearn.data import AssignmentData, synthetic_aureus, to_tensor
 from replearn.evaluate.domain_shift import domain_classifier_score, nearest_neighbour_ratio
 from replearn.models import conv_autoencoder, save_model, small_cnn
+from replearn.workflows._domain_stats import STATISTICS, crop_statistics
 
 SIZE = 24
 NAMES = ["0 before division", "1 septum forming", "2 septum formed"]
@@ -105,6 +106,17 @@ def test_classifier_end_to_end(tmp_path, cnn_run, fake_real, capsys):
     printed = capsys.readouterr().out
     assert "SYNTHETIC" in printed and "REAL" in printed and "not ground truth" in printed
 
+    # The simple image statistics of both sets: those of the crops themselves, largest difference first.
+    st = m["image_statistics"]
+    real_stats = crop_statistics(fake_real["wf_images"])
+    for key in STATISTICS:
+        assert st["real"][key]["mean"] == pytest.approx(real_stats[key]["mean"], rel=1e-5, abs=1e-6), key
+    apart = list(st["sds_apart"].values())
+    assert set(st["sds_apart"]) == set(STATISTICS) and apart == sorted(apart, reverse=True)
+    top = next(iter(st["sds_apart"]))
+    assert f"image statistics furthest apart (pooled SDs; table in the report): {top}" in printed
+    assert "pooled SDs apart" in report and st["what"]["ring_radius"] in report
+
 
 def test_autoencoder_and_shift_between_presets(tmp_path, ae_file, fake_real):
     """Same image model (sim vs sim): little shift; other preset (widefield): clear shift, on raw pixels."""
@@ -120,6 +132,8 @@ def test_autoencoder_and_shift_between_presets(tmp_path, ae_file, fake_real):
     assert same["domain_classifier"]["raw_pixels_pca"]["auc"] < 0.8
     assert other["domain_classifier"]["raw_pixels_pca"]["auc"] > 0.9
     assert other["domain_classifier"]["raw_pixels_pca"]["auc"] > same["domain_classifier"]["raw_pixels_pca"]["auc"]
+    # The statistics say the same: the other preset's crops differ more than the same preset's.
+    assert max(other["image_statistics"]["sds_apart"].values()) > max(same["image_statistics"]["sds_apart"].values())
     for r in results.values():
         assert r["model"]["kind"] == "autoencoder" and r["code_dim"] == 4
         assert r["reconstruction"]["real_mse"] > 0 and r["reconstruction"]["synthetic_mse"] > 0

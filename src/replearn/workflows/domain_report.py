@@ -152,6 +152,14 @@ def build_report(metrics: dict[str, Any], figures: list[str], command: str) -> R
           f"{metrics['reconstruction']['synthetic_mse']:.4f} ({metrics['reconstruction']['ratio']:.1f}x); "
           f"{100 * metrics['reconstruction']['real_above_synthetic_p95']:.0f}% of real cells are reconstructed worse "
           "than 95% of synthetic crops"] if "reconstruction" in metrics else []))
+    rep.heading("Simple image statistics of the two sets (what a domain classifier may key on)")
+    st = metrics["image_statistics"]
+    rep.table(["statistic", "SYNTHETIC (mean +- SD over crops)", "real (mean +- SD)", "pooled SDs apart",
+               "what it measures"],
+              [[k, _mean_sd(st["synthetic"][k]), _mean_sd(st["real"][k]), f"{apart:.2f}", st["what"][k]]
+               for k, apart in st["sds_apart"].items()])
+    rep.text(f"Largest differences first; {st['scale']}. A statistic several SDs apart is a difference the "
+             "synthetic preset does not reproduce (docs/real_cells.md).")
     rep.heading("Which stage would the model say? (a GUESS for real cells)")
     kg = metrics["knn_guess"]
     rows = [["SYNTHETIC crops: true stages"] + [f"{v:.2f}" for v in kg["source_fractions"]],
@@ -225,10 +233,17 @@ def summary(metrics: dict[str, Any], report: Path | None) -> str:
     if "classifier" in metrics:
         lines.append("stage GUESS of the classifier for the real cells: "
                      + _fractions(names, metrics["classifier"]["real"]["fractions"]))
+    apart = list(metrics["image_statistics"]["sds_apart"].items())[:3]
+    lines.append("image statistics furthest apart (pooled SDs; table in the report): "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in apart))
     lines.append(metrics["sentence"])
     if report is not None:
         lines.append(f"report: {report}")
     return "\n".join(lines)
+
+
+def _mean_sd(value: dict[str, float]) -> str:
+    return f"{value['mean']:.4g} +- {value['sd']:.3g}"
 
 
 def _fractions(names: list[str], fractions: list[float]) -> str:
