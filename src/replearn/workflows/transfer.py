@@ -54,7 +54,7 @@ examples:
   replearn fashion                                             # first, train the base (or use --train-base)
   replearn transfer --base runs/fashion-<stamp>/               # the lecture's exercise 1
   replearn transfer --base runs/fashion-<stamp>/ --compare --fine-tune --seeds 3
-  replearn transfer --base runs/fashion-<stamp>/ --compare --seeds 8 --jobs 4 --threads 2   # 16 trainings, 4 at once
+  replearn transfer --base runs/fashion-s0/ --compare --seeds 8 --jobs 4 --threads 2   # 16 trainings, 4 at once
   replearn transfer --base model.safetensors --bn-momentum both --compare
   replearn transfer --train-base --compare --quick             # everything on small subsets, in about a minute
   replearn transfer --out runs/transfer-a --resume              # continue an interrupted run
@@ -83,7 +83,8 @@ class Config(MnistRunOptions, ParallelOptions):
     bf16: str = bf16_option("on")
     train_size: int = option(0, "stratified subset of N MNIST training images (0: all)", metavar="N")
     test_size: int = option(0, "stratified subset of N MNIST test images (0: all)", metavar="N")
-    seeds: int = option(1, "repeat each variant with N seeds", metavar="N")
+    seeds: int = option(1, "repeat each variant with N seeds; every variant and seed is a unit: --jobs J trains J "
+                           "at a time (same numbers for any J at a fixed --threads T)", metavar="N")
     compare: bool = option(False, "also train the same network from random initialisation")
     fine_tune: bool = option(False, "also unfreeze the transferred model and train all of it at a lower rate")
     base: str | None = option(None, "the Fashion-MNIST model: a `replearn fashion` run directory or its "
