@@ -190,3 +190,98 @@ def test_quick_train_base_and_compare_end_to_end(tmp_path, shared_datasets):
     variants = json.loads((out / "metrics.json").read_text())["variants"]
     assert set(variants) == {"frozen", "scratch"}
     assert variants["frozen"]["test_accuracy_mean"] > 0.5
+
+
+# ----------------------------------------------------------------------------- --jobs, --resume of the units
+# Every variant x 2 seeds on 200 images, 1 epoch: 4 units, then the 2 fine-tuned ones.
+UNITS = ["--train-size", "200", "--test-size", "100", "--epochs", "1", "--fine-tune-epochs", "1", "--batch-size",
+         "64", "--compare", "--fine-tune", "--seeds", "2", "--threads", "1", "--no-progress", "--device", "cpu"]
+
+
+def _units_run(out, base_dir, shared_datasets, *flags) -> dict:
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["transfer", "--base", str(base_dir), "--out", str(out), "--data-dir", str(shared_datasets),
+                     *UNITS, *flags]) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _results(value):
+    """``metrics.json`` without times and machine facts."""
+    from test_equivalence import VOLATILE
+
+    if isinstance(value, dict):
+        return {k: _results(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_results(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def one_job(tmp_path_factory, shared_datasets, base_dir):
+    """The reference: every unit one after another in this process (--jobs 1)."""
+    out = tmp_path_factory.mktemp("jobs") / "jobs1"
+    return out, _units_run(out, base_dir, shared_datasets, "--jobs", "1")
+
+
+def test_two_workers_give_the_metrics_and_weights_of_one(one_job, tmp_path, shared_datasets, base_dir):
+    from replearn.utils.units import UNITS_DIR
+
+    out1, one = one_job
+    two = _units_run(tmp_path / "jobs2", base_dir, shared_datasets, "--jobs", "2")
+    assert _results(two) == _results(one)
+    assert [r["seed"] for r in one["variants"]["fine-tuned"]["runs"]] == [0, 1]
+    assert "jobs" not in one["config"] and one["config"]["threads"] == 1
+    for name in ("frozen_seed1", "fine-tuned_seed0", "scratch_seed1"):
+        a, b = load_file(str(out1 / f"{name}.safetensors")), load_file(str(tmp_path / "jobs2" / f"{name}.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert len(list((out1 / UNITS_DIR).iterdir())) == len(list((tmp_path / "jobs2" / UNITS_DIR).iterdir())) == 6
+
+
+def test_resume_trains_only_the_missing_units(one_job, tmp_path, shared_datasets):
+    import shutil
+
+    from replearn.train import stage_dir
+    from replearn.utils.units import UNITS_DIR
+
+    out1, one = one_job
+    out = tmp_path / "resumed"
+    shutil.copytree(out1, out)
+    units = sorted((out / UNITS_DIR).iterdir())
+    missing = [u for u in units if "variant=frozen" in u.name and "seed=1" in u.name]
+    missing += [u for u in units if "variant=fine-tuned" in u.name and "seed=0" in u.name]
+    assert len(missing) == 2
+    for u in missing:  # as if the run had been killed before these two started
+        u.unlink()
+    for stage in ("frozen_seed1", "fine-tuned_seed0"):
+        shutil.rmtree(stage_dir(out, stage))
+    (out / "metrics.json").unlink()
+    untouched = {u: u.stat().st_mtime_ns for u in units if u.exists()}
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["transfer", "--out", str(out), "--resume", "--no-progress", "--jobs", "2",
+                     "--data-dir", str(shared_datasets)]) == 0
+    assert "4 finished training(s) loaded" in buf.getvalue()
+    assert sorted((out / UNITS_DIR).iterdir()) == units  # the 2 missing units were trained again ...
+    assert all(u.stat().st_mtime_ns == t for u, t in untouched.items())  # ... and no other
+    assert _results(json.loads((out / "metrics.json").read_text())) == _results(one)
+
+
+def test_a_unit_kept_with_other_threads_is_trained_again(tmp_path, base_dir):
+    from replearn.utils.units import Unit
+    from replearn.workflows._transfer_units import unit_store
+    from replearn.workflows.transfer import Config
+
+    weights, _ = locate_base(str(base_dir))
+    key = {"variant": "frozen", "bn": "torch", "seed": 0}
+    one = Config(base=str(base_dir), threads=1)
+    unit_store(one, tmp_path, False, weights, "cpu", one.workers()).put(key, Unit(record={"a": 1}))
+    assert unit_store(one, tmp_path, True, weights, "cpu", one.workers()).has(key)
+    two = Config(base=str(base_dir), threads=2)
+    assert not unit_store(two, tmp_path, True, weights, "cpu", two.workers()).has(key)
+
+
+def test_the_help_says_how_to_run_seeds_in_workers(capsys):
+    with pytest.raises(SystemExit):
+        main(["transfer", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--jobs N" in text and "--threads T" in text and "--scheduler ADDRESS" in text and "--jobs 4" in text

@@ -146,16 +146,16 @@ def progress_option() -> Any:
     return option(True, "progress bars", saved=False, in_file=False)
 
 
-def jobs_option() -> Any:
+def jobs_option(default: int = 0) -> Any:
     """Worker processes for the independent units of a sweep (grid points x splits, seeds, draws)."""
-    return option(0, "worker processes for independent units (grid points, splits, seeds, draws): 0 = one per "
+    return option(default, "worker processes for independent units (grid points, splits, seeds, draws): 0 = one per "
                      "core, 1 = one after another in this process; results are the same for any number",
                   metavar="N", saved=False, in_file=False)
 
 
-def threads_option() -> Any:
+def threads_option(default: int = 1) -> Any:
     """Threads of each worker (PyTorch and BLAS); small models train fastest on one."""
-    return option(1, "threads per worker (PyTorch, BLAS); small models train fastest on 1 (docs/performance.md); "
+    return option(default, "threads per worker (PyTorch, BLAS); small models train fastest on 1 (docs/performance.md); "
                      "0 = cores / workers; numbers change slightly with the thread count",
                   metavar="T", in_file=False)
 

@@ -3,7 +3,8 @@
 :func:`locate_base` finds the weights that ``--base`` names, :func:`load_base`
 rebuilds last week's graph (the lecture's MiniVGG) and loads them (one line for
 a base of another architecture); :func:`frozen_transfer`, :func:`from_scratch`
-and :func:`unfreeze_for_fine_tuning` build the three variants.
+and :func:`unfreeze_for_fine_tuning` build the three variants, :func:`variant_network`
+any of them by name (in a worker process: the base is read there, from its safetensors file).
 """
 
 from __future__ import annotations
@@ -83,3 +84,14 @@ def unfreeze_for_fine_tuning(model: Network) -> Network:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.frozen = True
     return model
+
+
+def variant_network(variant: str, weights: Path, side: dict[str, Any] | None, momentum: float, seed: int) -> Network:
+    """The network ``variant`` (``frozen``, ``fine-tuned`` or ``scratch``) starts from, initialised with ``seed``.
+
+    ``fine-tuned`` is the frozen model made trainable: load the trained frozen weights into it.
+    """
+    if variant == "scratch":
+        return from_scratch(momentum, seed)
+    model = frozen_transfer(weights, side, momentum, seed)
+    return unfreeze_for_fine_tuning(model) if variant == "fine-tuned" else model
