@@ -129,3 +129,13 @@ def test_a_kill_at_any_moment_leaves_whole_units(tmp_path):
         i = int(path.name.split("-")[0].split("=")[1])
         unit = store.get({"i": i})
         assert unit is not None and unit.record == {"i": i} and np.all(unit.arrays["x"] == i)
+
+
+def test_a_store_that_does_not_write_reads_finished_units_and_keeps_new_ones_in_memory(tmp_path):
+    """--ddp: ranks other than 0 train alike but write nothing; they still load what rank 0 kept."""
+    UnitStore(tmp_path).put({"split": 0}, _unit(0))
+    reader = UnitStore(tmp_path, resume=True, write=False)
+    assert _same(reader.get({"split": 0}), _unit(0))
+    made = reader.keep({"split": 1}, _unit(1))
+    assert _same(reader.unit({"split": 1}, lambda: _unit(9)), made)  # this run's unit, from memory
+    assert not reader.path({"split": 1}).exists() and len(list((tmp_path / UNITS_DIR).iterdir())) == 1

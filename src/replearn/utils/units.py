@@ -85,10 +85,13 @@ class UnitStore:
         resume: load units that a previous, interrupted run of this folder finished.
         fingerprint: what every unit depends on (JSON-able, e.g. the config); units stored under
             another fingerprint are not reused.
+        write: False: read stored units but write none (``--ddp``: every rank trains alike, rank 0 alone writes).
     """
 
-    def __init__(self, run_dir: str | os.PathLike | None, resume: bool = False, fingerprint: Any = None) -> None:
+    def __init__(self, run_dir: str | os.PathLike | None, resume: bool = False, fingerprint: Any = None,
+                 write: bool = True) -> None:
         self.folder = None if run_dir is None else Path(run_dir) / UNITS_DIR
+        self.write = bool(write)
         self.resume = bool(resume)
         self.fingerprint = hashlib.sha256(_canonical(fingerprint, "fingerprint").encode()).hexdigest()
         self.loaded = 0
@@ -131,7 +134,7 @@ class UnitStore:
             if a.dtype == object:
                 raise ReplearnError(f"UnitStore: array {name!r} holds Python objects; store numbers only")
         path = self.path(key)
-        if path is not None:
+        if path is not None and self.write:
             tensors = {f"array/{k}": torch.from_numpy(np.array(a, order="C")) for k, a in arrays.items()}
             tensors.update({f"state/{k}": t.contiguous().clone() for k, t in state.items()})
             meta = {"format": FORMAT, "fingerprint": self.fingerprint, "key": _canonical(dict(key), "unit key"),

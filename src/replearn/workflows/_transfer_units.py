@@ -24,6 +24,7 @@ from replearn.data import CLASS_NAMES
 from replearn.models import count_params, summary
 from replearn.train import continues, evaluate, stage_dir
 from replearn.train.distributed import info as dist_info
+from replearn.train.distributed import is_main_process
 from replearn.utils.parallel import Workers, run_units
 from replearn.utils.units import Unit, UnitStore
 from replearn.workflows._mnist_like import BN_MOMENTA, INPUT_SHAPE, NORMALISATION
@@ -86,7 +87,8 @@ def unit_store(cfg: Any, out: Path | None, resume: bool, weights: Path, device: 
     settings = {k: v for k, v in vars(cfg).items() if k not in ("progress", "jobs", "scheduler", "data_dir", "base")}
     return UnitStore(out, resume, fingerprint={"config": settings, "base_sha256": digest, "device": device,
                                                "threads": workers.threads_per_worker(1),
-                                               "ranks": dist_info().world_size})
+                                               "ranks": dist_info().world_size},
+                     write=is_main_process())  # --ddp: every rank trains every unit alike, rank 0 alone writes
 
 
 def train_all(cfg: Any, data: dict[str, Any], weights: Path, side: Any, out: Path | None, resume: bool, device: str,
