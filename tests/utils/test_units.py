@@ -133,9 +133,9 @@ def test_a_kill_at_any_moment_leaves_whole_units(tmp_path):
 
 def test_a_store_that_does_not_write_reads_finished_units_and_keeps_new_ones_in_memory(tmp_path):
     """--ddp: ranks other than 0 train alike but write nothing; they still load what rank 0 kept."""
-    UnitStore(tmp_path).put({"split": 0}, _unit(0))
+    written = UnitStore(tmp_path).put({"split": 0}, _unit(0))
     reader = UnitStore(tmp_path, resume=True, write=False)
-    assert _same(reader.get({"split": 0}), _unit(0))
+    assert _same(reader.get({"split": 0}), written)
     made = reader.keep({"split": 1}, _unit(1))
     assert _same(reader.unit({"split": 1}, lambda: _unit(9)), made)  # this run's unit, from memory
     assert not reader.path({"split": 1}).exists() and len(list((tmp_path / UNITS_DIR).iterdir())) == 1
