@@ -4,6 +4,7 @@ embedding speed, time and peak memory, per seed, as JSON (issue #20's targets).
     python bench/umap2d.py --objective umap --seeds 0 1 2
     python bench/umap2d.py --dataset fashion --objective umap --seeds 0
     python bench/umap2d.py --dataset data.npz --objective umap --seeds 0
+    python bench/umap2d.py --objective umap --seeds 0 --params '{"min_dist": 0.0, "hidden": [256, 256, 256]}'
 
 Each seed runs the workflow's own recipe (``prepare_data`` and ``estimator`` of ``replearn autoencoder``, every
 option at its default unless given) and is scored as the workflow scores it: train codes as the 5-NN reference,
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data-dir", default=os.environ.get("REPLEARN_DATA", "../shared/datasets"))
     parser.add_argument("--out", default=None)
+    parser.add_argument("--params", default=None, help="estimator parameters to override, as JSON, e.g. "
+                        "'{\"pca_dims\": null, \"min_dist\": 0.0}'; \"hidden\": [w, ...] rebuilds umap_autoencoder "
+                        "with those widths")
     parser.add_argument("--codes", default=None, help="also save each seed's query codes and labels here (npz, "
                         "'{seed}' in the name is replaced)")
     args = parser.parse_args()
@@ -61,6 +65,14 @@ def main() -> None:
         start = time.perf_counter()
         data = autoencoder.prepare_data(cfg)
         est = autoencoder.estimator(cfg)
+        if args.params:
+            params = json.loads(args.params)
+            hidden = params.pop("hidden", None)
+            est.set_params(**params)
+            if hidden:
+                from replearn.models.dense_autoencoder import umap_autoencoder
+
+                est.set_params(model=umap_autoencoder(input_shape=(1, *data.train.shape[-2:]), hidden=hidden))
         est.fit(data.train)
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
@@ -90,6 +102,7 @@ def main() -> None:
 
     knn5 = [r["knn5"] for r in runs]
     result = {"dataset": args.dataset, "objective": args.objective, "model": args.model, "quick": args.quick,
+              "params": args.params,
               "config": autoencoder.recipe(cfg), "runs": runs, "knn5_mean": float(np.mean(knn5)),
               "machine": machine_summary(), "threads": os.environ.get("OMP_NUM_THREADS")}
     stamp = time.strftime("%Y%m%d-%H%M%S")
