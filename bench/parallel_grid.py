@@ -1,5 +1,6 @@
-"""The assignment's grid in parallel: ``--jobs 1`` (2 threads, as before) against ``--jobs 2`` (1 thread each), and a
-Dask ``LocalCluster`` with 1, 2 and 4 worker processes.
+"""The assignment's grid in parallel: ``--jobs 1`` (2 threads, as before) against ``--jobs 2`` (the default threads:
+1 per worker, every core for the stages outside the units; or ``--local-modes`` 1 thread everywhere), and a Dask
+``LocalCluster`` with 1, 2 and 4 worker processes.
 
 Each run is ``replearn assignment`` on the built-in SYNTHETIC crops in its own process (so worker start-up counts),
 timed from outside; the metrics' own timings split it into the CNN grid (``cnn_s``) and the probes (``probes_s``),
@@ -9,7 +10,7 @@ machine may be shared. Per-unit CNN times come from the unit files of the run fo
 
     nice -n 10 python bench/parallel_grid.py --reduced --modes local    # 2 CNN epochs, small AE, no SimCLR
     nice -n 10 python bench/parallel_grid.py --reduced --modes cluster  # LocalCluster with 1, 2, 4 workers
-    nice -n 10 python bench/parallel_grid.py                      # the default assignment run (long)
+    python bench/parallel_grid.py --modes local --repeats 3         # the default assignment run, 3 pairs
     python bench/parallel_grid.py --reduced --modes local --repeats 1
 
 Writes ``bench/results/parallel-grid-<stamp>.json`` (or ``--out``).
@@ -96,6 +97,10 @@ def main() -> None:
     p.add_argument("--config", help="a grid config instead (TOML)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each local mode (paired)")
     p.add_argument("--modes", nargs="+", default=["local", "cluster"], choices=["local", "cluster"])
+    p.add_argument("--local-modes", nargs=2, default=["jobs1_threads2", "jobs2_threads0"],
+                   choices=["jobs1_threads2", "jobs2_threads1", "jobs2_threads0"],
+                   help="the two local modes to pair (the first is the reference); jobs2_threads0 is the default "
+                        "(one thread per worker, every core for the stages outside the units)")
     p.add_argument("--cluster-workers", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
@@ -117,7 +122,9 @@ def main() -> None:
         record["finished_load"] = os.getloadavg()
         out.write_text(json.dumps(record, indent=1))
 
-    modes = {"jobs1_threads2": ["--jobs", "1", "--threads", "2"], "jobs2_threads1": ["--jobs", "2", "--threads", "1"]}
+    every = {"jobs1_threads2": ["--jobs", "1", "--threads", "2"], "jobs2_threads1": ["--jobs", "2", "--threads", "1"],
+             "jobs2_threads0": ["--jobs", "2", "--threads", "0"]}
+    modes = {m: every[m] for m in args.local_modes}
     if "local" in args.modes:
         runs: dict[str, list] = {m: [] for m in modes}
         for i in range(args.repeats):  # paired: both modes once per round, the order alternating
@@ -128,10 +135,11 @@ def main() -> None:
                 print(f"round {i}: {m}: {runs[m][-1]['wall_s']:.1f} s (load {runs[m][-1]['load_before'][0]:.2f})",
                       flush=True)
         record["local"] = {m: {"runs": r, **summary(r)} for m, r in runs.items()}
-        ratios = [a["wall_s"] / b["wall_s"] for a, b in zip(runs["jobs1_threads2"], runs["jobs2_threads1"])]
+        first, second = modes
+        ratios = [a["wall_s"] / b["wall_s"] for a, b in zip(runs[first], runs[second])]
         record["local"]["speedup_paired"] = ratios
         record["local"]["speedup_mean"] = float(np.mean(ratios))
-        print(f"speed-up of --jobs 2 over --jobs 1 (2 threads): {np.round(ratios, 2).tolist()}", flush=True)
+        print(f"speed-up of {second} over {first}: {np.round(ratios, 2).tolist()}", flush=True)
     if "cluster" in args.modes:
         from distributed import LocalCluster
 

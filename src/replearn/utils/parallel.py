@@ -12,9 +12,9 @@ cluster through joblib's Dask backend; the results come back to this process, wh
     run_units(store, plan, Workers(jobs=2), desc="(a) CNN grid")
     unit = store.unit(key, compute)      # afterwards: loaded from the store, not computed again
 
-Results do not depend on ``jobs``: every unit seeds itself from its own identity (e.g. ``seed + split``),
-and trains with the same number of threads whatever the number of workers (small models give
-slightly different numbers with 1 and 2 threads, and train faster with 1: ``docs/performance.md``).
+Results do not depend on ``jobs`` for a given ``threads``: every unit seeds itself from its own identity (e.g.
+``seed + split``), and with ``threads`` T > 0 trains on T threads whatever the number of workers (the thread
+count changes the last digits; the default, 0, gives each of N workers cores / N threads: ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ SCHEDULER_ENV = "REPLEARN_SCHEDULER"
 """The environment variable that gives the Dask scheduler's address when ``--scheduler`` is not given."""
 CONNECT_TIMEOUT = 20
 """Seconds to wait for the Dask scheduler before giving up (one line)."""
-DEFAULT_THREADS = 1
-"""Threads per unit: small CNNs on 40x40 crops train about 2.5x faster on 1 thread than on 2 (measured)."""
+DEFAULT_THREADS = 0
+"""Threads: 0 shares the cores out, one thread per worker with one worker per core, and every core for the run's
+own stages (autoencoders, SimCLR, figures) in this process. Measured on an idle 2-core machine: one thread per
+stage made the default assignment run 1.4x slower than two (``docs/performance.md``)."""
 
 Plan = Sequence[tuple[Mapping[str, Any], Callable[[], Unit]]]
 """The units of a sweep: (identity, compute) pairs; ``compute()`` must be picklable (a module-level function
@@ -66,7 +68,8 @@ def thread_limit(threads: int) -> Iterator[None]:
 
 
 def with_threads(run: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a workflow's ``run(cfg, ...)`` so that it trains with ``cfg.threads`` threads (restored after)."""
+    """Decorate a workflow's ``run(cfg, ...)`` so that its own stages (outside the units) train with ``cfg.threads``
+    threads, every core with 0 (restored after)."""
 
     @functools.wraps(run)
     def wrapped(cfg: Any, *args: Any, **kwargs: Any) -> Any:

@@ -153,10 +153,12 @@ def jobs_option(default: int = 0) -> Any:
                   metavar="N", saved=False, in_file=False)
 
 
-def threads_option(default: int = 1) -> Any:
-    """Threads of each worker (PyTorch and BLAS); small models train fastest on one."""
-    return option(default, "threads per worker (PyTorch, BLAS); small models train fastest on 1 (docs/performance.md); "
-                     "0 = cores / workers; numbers change slightly with the thread count",
+def threads_option(default: int = 0) -> Any:
+    """Threads of each worker (PyTorch and BLAS), and of the run's own stages; 0 shares out the cores."""
+    return option(default, "threads per worker and for the run's own stages (PyTorch, BLAS); 0 = cores / workers "
+                     "(one each with one worker per core; every core outside the workers); on a busy machine "
+                     "small models train fastest on 1 (docs/performance.md); numbers change slightly with the "
+                     "thread count, so give T to compare runs with different --jobs",
                   metavar="T", in_file=False)
 
 

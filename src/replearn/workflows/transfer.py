@@ -92,7 +92,7 @@ class Config(MnistRunOptions, ParallelOptions):
     train_base: bool = option(False, "train the base first (fashion's defaults, or quick ones with --quick) "
                                      "into <run>/base/", in_file=False)
     jobs: int = jobs_option(1)
-    threads: int = threads_option(0)
+    threads: int = threads_option()
 
     def check(self) -> None:
         check_at_least(self, 1, "seeds", "epochs", "fine_tune_epochs")
