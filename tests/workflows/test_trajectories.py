@@ -102,8 +102,8 @@ def test_networks_in_two_worker_processes_equal_those_trained_here():
     from replearn.workflows._trajectories_train import train_groups
 
     cfg, data = tiny_cfg(), tiny_data()
-    here = train_groups(cfg, data, Workers(jobs=1, progress=False))
-    there = train_groups(cfg, data, Workers(jobs=2, progress=False))
+    here = train_groups(cfg, data, Workers(jobs=1, threads=1, progress=False))
+    there = train_groups(cfg, data, Workers(jobs=2, threads=1, progress=False))
     for group in ("with", "without"):
         assert [r["test_accuracy"] for r in here[group]] == [r["test_accuracy"] for r in there[group]]
         assert all(np.array_equal(a["snapshots"], b["snapshots"]) for a, b in zip(here[group], there[group]))
