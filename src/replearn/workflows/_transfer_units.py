@@ -61,7 +61,8 @@ def train_unit(cfg: Any, arrays: tuple[np.ndarray, ...], base: tuple[Path | None
     workers); ``where``: the unit's checkpoint folder (None: none). Returns the record (seed, test accuracy and
     loss, trainable parameters, training time, history per epoch) and the final weights.
     """
-    x_train, y_train, x_test, y_test = (torch.from_numpy(np.array(a)) for a in arrays)
+    # here: the run's own arrays, shared; in a worker: joblib's read-only memory maps, copied once
+    x_train, y_train, x_test, y_test = (torch.from_numpy(a if a.flags.writeable else np.array(a)) for a in arrays)
     network = variant_network(job.variant, *base, BN_MOMENTA[job.preset], job.seed)
     lr, epochs = (cfg.fine_tune_lr, cfg.fine_tune_epochs) if after else (cfg.lr, cfg.epochs)
     if after is not None:
