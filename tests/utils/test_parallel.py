@@ -131,3 +131,15 @@ def test_the_scheduler_comes_from_the_environment(monkeypatch):
     assert Workers.of(Cfg()).scheduler == "tcp://10.0.0.1:8786"
     Cfg.scheduler = "tcp://127.0.0.1:8786"
     assert Workers.of(Cfg()) == Workers(3, 1, "tcp://127.0.0.1:8786", False)
+
+
+def test_shared_out_threads_do_not_depend_on_how_many_units_are_left(monkeypatch):
+    """--threads 0 with 2 workers: every unit trains on cores / 2 threads, also the last one left (run here)."""
+    monkeypatch.setattr("replearn.utils.parallel.cores", lambda: 4)
+    workers = Workers(jobs=2, threads=0, progress=False)
+    assert workers.unit_threads() == 2 and Workers(jobs=1, threads=0).unit_threads() == 4
+    assert Workers(jobs=0, threads=0).unit_threads() == 1 and Workers(jobs=3, threads=5).unit_threads() == 5
+    store = UnitStore(None)
+    plan = _plan(1)  # one unit: computed here, not in a worker
+    run_units(store, plan, workers)
+    assert store.unit(*plan[0]).record["threads"] == 2

@@ -104,6 +104,11 @@ class Workers:
         """Threads in each of ``workers`` workers: ``threads``, or with 0 the cores shared out (at least 1)."""
         return self.threads if self.threads > 0 else max(1, cores() // max(1, workers))
 
+    def unit_threads(self) -> int:
+        """Threads every unit of the run trains with, however many are left to compute (so a resumed run's units
+        match): ``threads``, or with 0 the cores shared among the local workers (on a cluster: among none)."""
+        return self.threads_per_worker(1 if self.scheduler else self.local_jobs())
+
     def check(self) -> None:
         """Raise a one-line :class:`ReplearnError` for bad values, or a scheduler without Dask installed."""
         if self.jobs < 0:
@@ -167,7 +172,7 @@ def run_units(store: UnitStore, plan: Plan, workers: Workers, desc: str = "units
         elif min(workers.local_jobs(), len(missing)) > 1:
             _in_processes(store, missing, workers, bar)
         else:  # one worker, or one unit: here, one after another
-            threads = workers.threads_per_worker(1)
+            threads = workers.unit_threads()
             for i, (key, compute) in enumerate(missing):
                 store.keep(key, compute_unit(i, key, compute, threads)[1])
                 bar.update(1)
@@ -196,7 +201,7 @@ def _in_processes(store: UnitStore, missing: list, workers: Workers, bar: tqdm) 
     n = min(workers.local_jobs(), len(missing))
     try:
         results = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")(
-            _tasks(missing, workers.threads_per_worker(n)))
+            _tasks(missing, workers.unit_threads()))
         _collect(store, missing, results, bar)
     except TerminatedWorkerError:
         raise ReplearnError(f"a worker process died (killed, or out of memory?) after {bar.n} of {bar.total} units; "
@@ -214,5 +219,5 @@ def _on_cluster(store: UnitStore, missing: list, workers: Workers, bar: tqdm) ->
         raise ReplearnError(f"--scheduler {workers.scheduler}: cannot reach the Dask scheduler ({exc}); start one "
                             "with `dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`") from None
     with client, parallel_config(backend="dask", client=client):
-        results = Parallel(return_as="generator_unordered")(_tasks(missing, workers.threads_per_worker(1)))
+        results = Parallel(return_as="generator_unordered")(_tasks(missing, workers.unit_threads()))
         _collect(store, missing, results, bar)

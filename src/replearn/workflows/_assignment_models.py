@@ -218,7 +218,7 @@ def unit_store(cfg: Any, out: Any, resume: bool, device: str) -> UnitStore:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
     return UnitStore(out, resume, fingerprint={"config": cfg.tables(), "seed": cfg.seed, "cv": cfg.cv,
                                                "device": device, "data_sha256": digest, "data": cfg.data_file,
-                                               "threads": cfg.workers().threads_per_worker(1)})
+                                               "threads": cfg.workers().unit_threads()})
 
 
 def say_data(data: AssignmentData, protocol: Protocol) -> None:

@@ -87,7 +87,7 @@ def unit_store(cfg: Any, out: Path | None, resume: bool, weights: Path, device: 
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
     settings = {k: v for k, v in vars(cfg).items() if k not in ("progress", "jobs", "scheduler", "data_dir", "base")}
     return UnitStore(out, resume, fingerprint={"config": settings, "base_sha256": digest, "device": device,
-                                               "threads": workers.threads_per_worker(1),
+                                               "threads": workers.unit_threads(),
                                                "ranks": dist_info().world_size},
                      write=is_main_process())  # --ddp: every rank trains every unit alike, rank 0 alone writes
 
