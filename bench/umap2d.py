@@ -27,7 +27,7 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap", "tsne"))
+    parser.add_argument("--objective", default="umap", choices=("recon", "umap", "recon+umap", "tsne", "recon+tsne"))
     parser.add_argument("--model", default=None, help="default: the objective's (workflow default)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)

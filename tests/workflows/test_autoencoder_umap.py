@@ -1,4 +1,4 @@
-"""``replearn autoencoder --objective umap|recon+umap``: the new rows of ``--compare``, the saved model, bad options."""
+"""``replearn autoencoder --objective umap|recon+umap|tsne|recon+tsne``: the new rows, the saved model, bad options."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def test_saved_model_gives_the_reported_codes(umap_run):
 
 
 @pytest.mark.parametrize("objective, row", [("recon+umap", "parametric UMAP + reconstruction"),
-                                             ("tsne", "parametric t-SNE (InfoNC)")])
+                                             ("tsne", "parametric t-SNE (InfoNC)"),
+                                             ("recon+tsne", "parametric t-SNE (InfoNC) + reconstruction")])
 def test_other_neighbourhood_objectives_print_their_rows(tmp_path, capsys, objective, row):
     toy_npz(tmp_path / "toy.npz", n_labelled=40, n_unlabelled=64)
     argv = ["autoencoder", "--dataset", str(tmp_path / "toy.npz"), "--objective", objective, "--model",
@@ -76,6 +77,18 @@ def test_bad_objective_options_exit_2_with_one_line(tmp_path, capsys, options, m
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("objective, kind, joint", [("umap", "umap", False), ("recon+umap", "umap", True),
+                                                   ("tsne", "tsne", False), ("recon+tsne", "tsne", True)])
+def test_each_objective_trains_its_loss(objective, kind, joint):
+    from replearn.workflows import autoencoder
+    from replearn.workflows._autoencoder_umap import umap_estimator
+
+    cfg = autoencoder.Config(objective=objective, device="cpu")
+    cfg.check()
+    est = umap_estimator(cfg)
+    assert est.kind == kind and (est.recon_weight > 0) == joint
 
 
 @pytest.mark.parametrize("objective, model, epochs, batch_size", [

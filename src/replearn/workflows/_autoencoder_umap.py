@@ -4,7 +4,8 @@
 ``umap``: Parametric UMAP, the UMAP cross-entropy on the images' fuzzy neighbour graph
 (:class:`~replearn.encoders.UMAPEmbedding`); the decoder is fitted afterwards to invert the codes, not shaping them.
 ``recon+umap``: both losses shape the codes (Parametric UMAP with an autoencoder).
-``tsne``: InfoNC-t-SNE (a contrastive, parametric t-SNE) on the same graph, edges and negatives as ``umap``.
+``tsne``: InfoNC-t-SNE (a contrastive, parametric t-SNE) on the same graph and edges as ``umap``, with more
+negatives; ``recon+tsne``: that loss and the reconstruction loss together.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 
 from replearn.errors import ReplearnError
 
-OBJECTIVES = ("recon", "umap", "recon+umap", "tsne")
+OBJECTIVES = ("recon", "umap", "recon+umap", "tsne", "recon+tsne")
 METHOD_NAMES = {"recon": "autoencoder", "umap": "parametric UMAP", "recon+umap": "parametric UMAP + reconstruction",
-                "tsne": "parametric t-SNE (InfoNC)"}
+                "tsne": "parametric t-SNE (InfoNC)", "recon+tsne": "parametric t-SNE (InfoNC) + reconstruction"}
 """The name of the trained model's row in the table, by objective."""
 RECON_WEIGHT = 1.0
-"""``recon+umap``: weight of the per-image reconstruction loss (mean per pixel) beside the UMAP loss per image."""
+"""``recon+umap``, ``recon+tsne``: weight of the per-image reconstruction loss (mean per pixel) beside the
+neighbourhood loss per image."""
 N_NEIGHBORS = 15  # UMAP's default neighbourhood (the point itself included)
 DEFAULTS = {
     "recon": {"model": "conv_autoencoder", "epochs": 40, "batch_size": 128, "lr": 0.01, "bf16": "on"},
@@ -26,6 +28,10 @@ DEFAULTS = {
 }
 """The options left unset (None) take these values by objective (``recon+umap``: those of ``umap``); the umap
 recipe: docs/autoencoder.md (edge samples against 5-NN, MNIST)."""
+
+
+def _joint(cfg: Any) -> bool:
+    return cfg.objective.startswith("recon+")
 
 
 def method_name(cfg: Any) -> str:
@@ -49,7 +55,7 @@ def check_objective(cfg: Any) -> None:
 
 
 def umap_estimator(cfg: Any) -> Any:
-    """The :class:`~replearn.encoders.UMAPEmbedding` of ``cfg``'s recipe (objective ``umap`` or ``recon+umap``)."""
+    """The :class:`~replearn.encoders.UMAPEmbedding` of ``cfg``'s recipe (any objective but ``recon``)."""
     from replearn.encoders import UMAPEmbedding
     from replearn.train import bf16_enabled
     from replearn.utils.runtime import resolve_device
@@ -58,20 +64,23 @@ def umap_estimator(cfg: Any) -> Any:
         model=cfg.model, code_dim=cfg.code_dim, blocks=tuple(tuple(b) for b in cfg.blocks), hidden=tuple(cfg.hidden),
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
         schedule=None if cfg.schedule == "none" else cfg.schedule, weight_decay=cfg.weight_decay, loss=cfg.loss,
-        n_neighbors=N_NEIGHBORS, recon_weight=RECON_WEIGHT if cfg.objective == "recon+umap" else 0.0,
+        n_neighbors=N_NEIGHBORS, recon_weight=RECON_WEIGHT if _joint(cfg) else 0.0,
         bf16=bf16_enabled(cfg.bf16, resolve_device(cfg.device).type), channels_last=cfg.channels_last,
-        kind="tsne" if cfg.objective == "tsne" else "umap", seed=cfg.seed, device=cfg.device, progress=cfg.progress,
+        kind="tsne" if cfg.objective.endswith("tsne") else "umap", seed=cfg.seed, device=cfg.device, progress=cfg.progress,
     )
 
 
 def objective_note(cfg: Any, est: Any) -> str:
     """``"; UMAP objective ..."`` for the row's note, or ``""`` for ``recon``."""
+    from replearn.train.umap import TSNE_NEGATIVES
+
     if cfg.objective == "recon":
         return ""
-    recon = (f"plus {RECON_WEIGHT:g} x {cfg.loss.upper()} reconstruction" if cfg.objective == "recon+umap"
+    recon = (f"plus {RECON_WEIGHT:g} x {cfg.loss.upper()} reconstruction" if _joint(cfg)
              else f"decoder fitted to the final codes ({est.decoder_epochs} epochs)")
-    loss = "InfoNC-t-SNE loss" if cfg.objective == "tsne" else "UMAP cross-entropy"
-    negatives = "20 negatives per edge" if cfg.objective == "tsne" else f"{est.negative_rate:g} negatives' worth per edge"
+    tsne = cfg.objective.endswith("tsne")
+    loss = "InfoNC-t-SNE loss" if tsne else "UMAP cross-entropy"
+    negatives = f"{TSNE_NEGATIVES} negatives per edge" if tsne else f"{est.negative_rate:g} negatives' worth per edge"
     return (f"; {loss} on a {est.n_neighbors}-neighbour fuzzy graph ({est.graph_edges_:,} edges, "
             f"built in {est.graph_seconds_:.0f} s, included in the time), {est.edge_samples_:,} edge samples, "
             f"{negatives}, {recon}")

@@ -6,7 +6,7 @@ upsampling, a 1-filter sigmoid output) to reconstruct MNIST, then measures how
 good its 2-D codes are: the test-set scatter coloured by class, originals next
 to reconstructions, test reconstruction error (MSE, BCE), 1-NN/5-NN accuracy of
 the codes (train codes as reference, test codes as queries) and scikit-learn's
-trustworthiness. ``--objective umap|tsne|recon+umap`` trains the codes to keep the images' neighbourhoods
+trustworthiness. ``--objective umap|tsne|recon+umap|recon+tsne`` trains the codes to keep the images' neighbourhoods
 instead. ``--compare`` embeds the same images with PCA, t-SNE and ISOMAP and scores them the same way. Writes:
 ``model.safetensors`` (+ ``model.json``), ``metrics.json``, ``config.json``, ``report.md``/``report.html``,
 ``checkpoint.pt`` (``--resume``), ``autoencoder_codes.png``, ``autoencoder_reconstructions.png``, ``autoencoder_curves.png``,
@@ -60,7 +60,7 @@ class Config(MnistRunOptions):
 
     dataset: str = option("mnist", "'mnist', 'fashion' or a data.npz (labelled, labels, unlabelled)")
     objective: str = option("recon", "what trains the codes: reconstruction, Parametric UMAP's neighbourhood loss (decoder "
-                            "fitted after), both, or a contrastive t-SNE loss", choices=OBJECTIVES)
+                            "fitted after), both, a contrastive t-SNE loss, or it and reconstruction", choices=OBJECTIVES)
     model: str = option(None, "registered autoencoder (default: conv_autoencoder; umap_autoencoder, Parametric UMAP's MLP, "
                         "for the neighbourhood objectives)", parse=str)
     code_dim: int = option(2, "size of the code")
