@@ -39,7 +39,9 @@ EXAMPLES = """\
 examples:
   replearn autoencoder                          # MNIST, the default recipe, about 11 minutes on 2 cores
   replearn autoencoder --compare                # + PCA, t-SNE and ISOMAP on the same images
-  replearn autoencoder --objective umap --compare   # Parametric UMAP: 2-D codes that keep neighbourhoods
+  replearn autoencoder --objective recon+tsne --compare  # 2-D codes that keep neighbourhoods, with a decoder
+                                                # (5-NN 0.96, trustworthiness 0.95 on MNIST; about 7 minutes)
+  replearn autoencoder --objective umap --compare   # Parametric UMAP
   replearn autoencoder --dataset fashion --epochs 20
   replearn autoencoder --dataset data.npz       # the assignment's crops: trained on 'unlabelled'
   replearn autoencoder --loss mse --blocks 32/64,32/32,16 --code-dim 2
