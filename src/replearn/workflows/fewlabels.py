@@ -54,7 +54,8 @@ class Config(MnistRunOptions, ParallelOptions):
     draws: int = option(5, "draws of the labelled set per label count (different images and training seeds)")
     methods: str = option(DEFAULT_METHODS, f"comma-separated, from: {', '.join(METHODS)}")
     steps: int = option(600, "training steps of each supervised / fine-tuning run")
-    semisup_steps: int = option(800, "training steps of each semi-supervised run")
+    semisup_steps: int = option(800, "training steps of each semi-supervised run (2400 reached 98.1%% on MNIST with 4 "
+                                "labels per class, 3.6 min a run; docs/fewlabels.md)")
     batch_size: int = option(32, "labelled images per step")
     lr: float = option(3e-3, "peak learning rate (Adam, cosine schedule)")
     weight_decay: float = option(0.0, "decoupled weight decay of every CNN (AdamW when > 0)")
