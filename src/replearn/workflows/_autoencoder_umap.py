@@ -30,8 +30,9 @@ DEFAULTS = {
 recipe: docs/autoencoder.md (edge samples against 5-NN, MNIST)."""
 
 
-def _joint(cfg: Any) -> bool:
-    return cfg.objective.startswith("recon+")
+def _loss(cfg: Any) -> tuple[str, bool]:
+    """(the neighbourhood loss, whether reconstruction shapes the codes too) of ``cfg.objective``."""
+    return ("tsne" if cfg.objective.endswith("tsne") else "umap"), cfg.objective.startswith("recon+")
 
 
 def method_name(cfg: Any) -> str:
@@ -60,13 +61,14 @@ def umap_estimator(cfg: Any) -> Any:
     from replearn.train import bf16_enabled
     from replearn.utils.runtime import resolve_device
 
+    kind, joint = _loss(cfg)
     return UMAPEmbedding(
         model=cfg.model, code_dim=cfg.code_dim, blocks=tuple(tuple(b) for b in cfg.blocks), hidden=tuple(cfg.hidden),
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
         schedule=None if cfg.schedule == "none" else cfg.schedule, weight_decay=cfg.weight_decay, loss=cfg.loss,
-        n_neighbors=N_NEIGHBORS, recon_weight=RECON_WEIGHT if _joint(cfg) else 0.0,
+        n_neighbors=N_NEIGHBORS, recon_weight=RECON_WEIGHT if joint else 0.0,
         bf16=bf16_enabled(cfg.bf16, resolve_device(cfg.device).type), channels_last=cfg.channels_last,
-        kind="tsne" if cfg.objective.endswith("tsne") else "umap", seed=cfg.seed, device=cfg.device, progress=cfg.progress,
+        kind=kind, seed=cfg.seed, device=cfg.device, progress=cfg.progress,
     )
 
 
@@ -76,9 +78,9 @@ def objective_note(cfg: Any, est: Any) -> str:
 
     if cfg.objective == "recon":
         return ""
-    recon = (f"plus {RECON_WEIGHT:g} x {cfg.loss.upper()} reconstruction" if _joint(cfg)
+    recon = (f"plus {est.recon_weight:g} x {cfg.loss.upper()} reconstruction" if est.recon_weight > 0
              else f"decoder fitted to the final codes ({est.decoder_epochs} epochs)")
-    tsne = cfg.objective.endswith("tsne")
+    tsne = est.kind == "tsne"
     loss = "InfoNC-t-SNE loss" if tsne else "UMAP cross-entropy"
     negatives = f"{TSNE_NEGATIVES} negatives per edge" if tsne else f"{est.negative_rate:g} negatives' worth per edge"
     return (f"; {loss} on a {est.n_neighbors}-neighbour fuzzy graph ({est.graph_edges_:,} edges, "

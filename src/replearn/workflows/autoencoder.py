@@ -62,7 +62,8 @@ class Config(MnistRunOptions):
 
     dataset: str = option("mnist", "'mnist', 'fashion' or a data.npz (labelled, labels, unlabelled)")
     objective: str = option("recon", "what trains the codes: reconstruction, Parametric UMAP's neighbourhood loss (decoder "
-                            "fitted after), both, a contrastive t-SNE loss, or it and reconstruction", choices=OBJECTIVES)
+                            "fitted after), both, a contrastive t-SNE loss, or it and reconstruction",
+                            choices=OBJECTIVES)
     model: str = option(None, "registered autoencoder (default: conv_autoencoder; umap_autoencoder, Parametric UMAP's MLP, "
                         "for the neighbourhood objectives)", parse=str)
     code_dim: int = option(2, "size of the code")
