@@ -40,6 +40,7 @@ from replearn.train import continues, fit, predict
 from replearn.train.checkpoint import stage_dir
 from replearn.train.neighbour_graph import neighbour_graph
 from replearn.train.umap import KINDS, UMAPObjective
+from replearn.utils.runtime import resolve_device
 
 DECODER_BATCH, DECODER_LR, DECODER_MIN_STEPS = 256, 3e-3, 20
 """The decoder fit of ``recon_weight`` 0: images per step (at most), peak learning rate (one-cycle), and at least
@@ -195,6 +196,8 @@ class UMAPEmbedding(AutoEncoderEmbedding):
         self.history_ = {k: list(v) for k, v in history.history.items()}
         self.edge_samples_ = int(self.epochs) * -(-slots // int(self.batch_size)) * int(self.batch_size)
         del objective, inputs
+        # fit() moved only the trained part; the frozen PCA stem (and a decoder fitted after) are still on the CPU
+        self.model_.to(resolve_device(self.device))
         if not joint and int(self.decoder_epochs) > 0:
             self._fit_decoder(x, checkpoint_dir, resume)
         self.model_.to(memory_format=torch.contiguous_format).eval()
