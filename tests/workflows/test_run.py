@@ -127,6 +127,26 @@ def test_a_failing_recipe_leaves_no_finished_looking_files(toy, tmp_path):
     assert not (out / "table.md").exists(), "the earlier run's outputs went with it"
 
 
+def test_a_run_that_fails_before_any_checkpoint_does_not_block_its_folder(toy, tmp_path):
+    def fail(cfg, out):
+        raise ReplearnError("--data-dir: no MNIST here")
+
+    def fail_after_a_checkpoint(cfg, out):
+        (out / "checkpoints").mkdir()
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    toy(recipe=fail)
+    assert main(["toy", "--out", str(out)]) == 2
+    assert not (out / "config.json").exists()
+    toy()
+    assert main(["toy", "--out", str(out)]) == 0  # the corrected rerun needs no --overwrite
+    assert json.loads((out / "metrics.json").read_text()) == {"epochs": 5, "quick": False}
+    with pytest.raises(KeyboardInterrupt):
+        _run.execute(_module(recipe=fail_after_a_checkpoint), _module().Config(), tmp_path / "other")
+    assert (tmp_path / "other" / "config.json").exists(), "kept: --resume needs it beside the checkpoint"
+
+
 def test_file_workflow_defaults_to_a_new_run_folder(toy, tmp_path, monkeypatch):
     def write(cfg, out):
         result = Result(summary=f"wrote {out}")

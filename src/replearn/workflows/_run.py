@@ -498,9 +498,23 @@ def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, 
         print(f"run directory: {root}")
         if hasattr(cfg, "seed"):
             seed_everything(cfg.seed)
-        result = module.run(cfg, root) if not resume else module.run(cfg, root, resume=True)
+        try:
+            result = module.run(cfg, root) if not resume else module.run(cfg, root, resume=True)
+        except BaseException:
+            if not resume:
+                _forget_if_nothing_to_resume(root)
+            raise
         _write_or_undo(result, root, cfg)
     return result
+
+
+def _forget_if_nothing_to_resume(root: Path) -> None:
+    """After a failed run: remove its ``config.json`` unless it left checkpoints to ``--resume`` from, so that the
+    same ``--out`` can be used again without ``--overwrite`` (a mistyped ``--data-dir``, say, then corrected)."""
+    from replearn.train.checkpoint import STAGES_DIR
+
+    if not (root / STAGES_DIR).exists() and not (root / "checkpoint.pt").exists():
+        (root / "config.json").unlink(missing_ok=True)
 
 
 def _write_or_undo(result: Result, root: Path, cfg: Any) -> None:
