@@ -51,7 +51,8 @@ def test_umap_with_a_pca_stem_fits_and_encodes_on_cuda(kind, recon_weight, tmp_p
 
 def test_cnn_classifier_trains_and_predicts_on_cuda():
     images, labels = toy_images()
-    clf = CNNClassifier("small_cnn", dict(depth=2, width=8, dropout=0.0, dense=16), epochs=8, batch_size=16, device=DEVICE).fit(images, labels)
+    clf = CNNClassifier("small_cnn", dict(depth=2, width=8, dropout=0.0, dense=16), epochs=8, batch_size=16,
+                        device=DEVICE).fit(images, labels)
     assert devices(clf.model_) == {DEVICE}
     new, new_labels = toy_images(seed=1)
     assert (clf.predict(new) == new_labels).mean() >= 0.9

@@ -47,6 +47,27 @@ def test_bad_options_exit_2_with_one_line_before_any_folder(tmp_path, capsys):
         assert not out.exists()
 
 
+def test_alignment_is_on_for_balanced_data_sets_and_off_for_the_crops_unless_asked(tmp_path, monkeypatch):
+    from replearn.workflows import _fewlabels_methods
+    from replearn.workflows.fewlabels import Config
+
+    assert Config().aligns() and Config(dataset="fashion").aligns() and not Config(dataset="crops").aligns()
+    assert Config(dataset="crops", align="on").aligns() and not Config(align="off").aligns()
+    seen = []
+    real = _fewlabels_methods.SemiSupervisedClassifier
+    monkeypatch.setattr(_fewlabels_methods, "SemiSupervisedClassifier",
+                        lambda **kw: seen.append(kw["align"]) or real(**kw))
+    one = [*TINY, "--methods", "semisup", "--labels", "1", "--draws", "1", "--jobs", "1"]
+    toml = tmp_path / "c.toml"
+    toml.write_text("align = true\n")  # a config.json of an older run: true/false
+    for extra, expected in (([], False), (["--align"], True), (["--config", str(toml)], True),
+                            (["--align", "off"], False)):
+        out = tmp_path / f"run{len(seen)}"
+        assert main(["fewlabels", "--out", str(out), *one, *extra]) == 0
+        assert seen[-1] is expected, extra
+        assert f"alignment {'on' if expected else 'off'}" in (out / "fewlabels.md").read_text()
+
+
 def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test_set():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(60, 1, 4, 4, generator=gen)

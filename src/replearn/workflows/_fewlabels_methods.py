@@ -117,7 +117,7 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         clf = SemiSupervisedClassifier(network_params=_network(cfg), epochs=epochs, steps_per_epoch=per_epoch,
                                        unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio,
                                        strength=cfg.strength, views=kind, ema=cfg.ema,
-                                       align=cfg.align, **common)
+                                       align=cfg.aligns(), **common)
     else:
         encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()),
                    "simclr_ft": lambda: pretrained_encoder(pre.simclr()), "transfer": pre.transfer_base}[method]()

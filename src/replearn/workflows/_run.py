@@ -70,6 +70,9 @@ QUICK_BANNER = "QUICK RUN: a smoke run on small subsets with few steps, not resu
 FINISHED_FILES = ("metrics.json", "report.md", "report.html")
 """Written last; their presence means the run finished."""
 
+AUTO_ON_OFF = BF16_SETTINGS
+"""Choices of a three-way switch (bf16, alignment): ``--x`` alone is 'on', ``--no-x`` 'off'; true/false in a file."""
+
 _MISSING = dataclasses.MISSING
 
 
@@ -172,7 +175,7 @@ def scheduler_option() -> Any:
 def bf16_option(default: str = "auto", what: str = "training") -> Any:
     """bfloat16 autocast: ``auto`` (where the hardware has native bf16), ``on`` or ``off``."""
     return option(default, f"bfloat16 autocast while {what}: 'auto' (where the CPU/GPU has native bf16), 'on' "
-                           "(wherever it runs) or 'off'", choices=BF16_SETTINGS)
+                           "(wherever it runs) or 'off'", choices=AUTO_ON_OFF)
 
 
 @dataclasses.dataclass
@@ -312,10 +315,10 @@ def build(module: ModuleType, values: Mapping[str, Any]) -> Any:
 
 
 def _switches(module: ModuleType, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with true/false (older configs) turned into 'on'/'off' for auto/on/off switches such as bf16."""
+    """``values`` with true/false (older configs) turned into 'on'/'off' for auto/on/off switches (bf16, align)."""
     values = dict(values)
     for f in _fields(module):
-        if f.metadata.get("choices") == BF16_SETTINGS and isinstance(values.get(f.name), bool):
+        if f.metadata.get("choices") == AUTO_ON_OFF and isinstance(values.get(f.name), bool):
             values[f.name] = "on" if values[f.name] else "off"
     return values
 
@@ -628,7 +631,7 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
                                nargs="?" if meta.get("optional") else None)
             continue
         kwargs: dict[str, Any] = {"dest": f.name, "help": help_text, "default": None}
-        if meta.get("choices") == BF16_SETTINGS:  # --bf16 alone is 'on'; --no-bf16 is 'off' (older flags)
+        if meta.get("choices") == AUTO_ON_OFF:  # --bf16 alone is 'on'; --no-bf16 is 'off' (older flags)
             group.add_argument(flag_name(f), dest=f.name, nargs="?", const="on", choices=meta["choices"],
                                default=None, help=help_text)
             group.add_argument("--no-" + flag_name(f)[2:], dest=f.name, action="store_const", const="off",
