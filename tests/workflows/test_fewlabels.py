@@ -68,6 +68,24 @@ def test_alignment_is_on_for_balanced_data_sets_and_off_for_the_crops_unless_ask
         assert f"alignment {'on' if expected else 'off'}" in (out / "fewlabels.md").read_text()
 
 
+def test_labelled_view_strong_gives_the_labelled_images_the_strong_view(tmp_path, monkeypatch):
+    from replearn.train.semisup import fixmatch_views
+    from replearn.workflows import _fewlabels_methods
+
+    seen = []
+    real = _fewlabels_methods.SemiSupervisedClassifier
+    monkeypatch.setattr(_fewlabels_methods, "SemiSupervisedClassifier",
+                        lambda **kw: seen.append(kw["augment"]) or real(**kw))
+    one = [*TINY, "--methods", "semisup", "--labels", "1", "--draws", "1", "--jobs", "1", "--strength", "0.8"]
+    assert main(["fewlabels", "--out", str(tmp_path / "weak"), *one]) == 0
+    assert seen[-1] is None  # the estimator's default: the weak view
+    assert main(["fewlabels", "--out", str(tmp_path / "strong"), *one, "--labelled-view", "strong"]) == 0
+    x = torch.rand(4, 1, 12, 12)
+    expected = fixmatch_views("cells", 0.8)[1](x, torch.Generator().manual_seed(3))
+    assert torch.equal(seen[-1](x, torch.Generator().manual_seed(3)), expected)
+    assert "strong view of the labelled images" in (tmp_path / "strong" / "fewlabels.md").read_text()
+
+
 def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test_set():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(60, 1, 4, 4, generator=gen)

@@ -113,11 +113,12 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         probe = create_probe("logreg", seed=seed).fit(encoder.transform(x), y.numpy())
         return probe.predict(encoder.transform(data.x_test))
     elif method == "semisup":
+        labelled_view = fixmatch_views(kind, cfg.strength)[1] if cfg.labelled_view == "strong" else None
         epochs, per_epoch = repeated_epochs(len(y), cfg.semisup_steps, cfg.batch_size)
         clf = SemiSupervisedClassifier(network_params=_network(cfg), epochs=epochs, steps_per_epoch=per_epoch,
                                        unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio,
                                        strength=cfg.strength, views=kind, ema=cfg.ema,
-                                       align=cfg.aligns(), **common)
+                                       align=cfg.aligns(), augment=labelled_view, **common)
     else:
         encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()),
                    "simclr_ft": lambda: pretrained_encoder(pre.simclr()), "transfer": pre.transfer_base}[method]()
