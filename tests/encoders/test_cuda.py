@@ -11,20 +11,10 @@ import torch
 from replearn.encoders import CNNClassifier, UMAPEmbedding, load_encoder
 from replearn.evaluate import knn_accuracy
 from replearn.models import save_model
+from tests.encoders.test_umap_embedding import toy_images  # three classes: a bright left, middle or right third
 
 DEVICE = "cuda"
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def toy_images(n: int = 120, size: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """SYNTHETIC uint8 images (n, size, size): three classes, a bright left, middle or right third."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    images = rng.integers(0, 40, size=(n, size, size)).astype(np.uint8)
-    third = size // 3
-    for c in range(3):
-        images[labels == c, :, c * third:(c + 1) * third] += 200
-    return images, labels
 
 
 def devices(model: torch.nn.Module) -> set[str]:
