@@ -133,7 +133,7 @@ def test_a_run_that_fails_before_any_checkpoint_does_not_block_its_folder(toy, t
 
     def fail_after_a_checkpoint(cfg, out):
         (out / "checkpoints").mkdir()
-        raise KeyboardInterrupt
+        raise ReplearnError("the disk is full")
 
     out = tmp_path / "run"
     toy(recipe=fail)
@@ -142,7 +142,7 @@ def test_a_run_that_fails_before_any_checkpoint_does_not_block_its_folder(toy, t
     toy()
     assert main(["toy", "--out", str(out)]) == 0  # the corrected rerun needs no --overwrite
     assert json.loads((out / "metrics.json").read_text()) == {"epochs": 5, "quick": False}
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(ReplearnError):
         _run.execute(_module(recipe=fail_after_a_checkpoint), _module().Config(), tmp_path / "other")
     assert (tmp_path / "other" / "config.json").exists(), "kept: --resume needs it beside the checkpoint"
 

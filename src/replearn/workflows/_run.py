@@ -503,7 +503,7 @@ def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, 
             seed_everything(cfg.seed)
         try:
             result = module.run(cfg, root) if not resume else module.run(cfg, root, resume=True)
-        except BaseException:
+        except ReplearnError:  # refused input; an interrupt keeps config.json: --resume restarts from it
             if not resume:
                 _forget_if_nothing_to_resume(root)
             raise
@@ -512,8 +512,9 @@ def execute(module: ModuleType, cfg: Any, out: str | os.PathLike | None = None, 
 
 
 def _forget_if_nothing_to_resume(root: Path) -> None:
-    """After a failed run: remove its ``config.json`` unless it left checkpoints to ``--resume`` from, so that the
-    same ``--out`` can be used again without ``--overwrite`` (a mistyped ``--data-dir``, say, then corrected)."""
+    """After a run that failed with a one-line error: remove its ``config.json`` unless it left checkpoints to
+    ``--resume`` from, so that the same ``--out`` takes the corrected command without ``--overwrite`` (a mistyped
+    ``--data-dir``, say)."""
     from replearn.train.checkpoint import STAGES_DIR
 
     if not (root / STAGES_DIR).exists() and not (root / "checkpoint.pt").exists():
