@@ -632,7 +632,7 @@ def add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
                                nargs="?" if meta.get("optional") else None)
             continue
         kwargs: dict[str, Any] = {"dest": f.name, "help": help_text, "default": None}
-        if meta.get("choices") == AUTO_ON_OFF:  # --bf16 alone is 'on'; --no-bf16 is 'off' (older flags)
+        if meta.get("choices") == AUTO_ON_OFF:  # --bf16 alone is 'on'; --no-bf16 is 'off' (likewise --align)
             group.add_argument(flag_name(f), dest=f.name, nargs="?", const="on", choices=meta["choices"],
                                default=None, help=help_text)
             group.add_argument("--no-" + flag_name(f)[2:], dest=f.name, action="store_const", const="off",
