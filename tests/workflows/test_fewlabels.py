@@ -47,42 +47,45 @@ def test_bad_options_exit_2_with_one_line_before_any_folder(tmp_path, capsys):
         assert not out.exists()
 
 
-def test_alignment_is_on_for_balanced_data_sets_and_off_for_the_crops_unless_asked(tmp_path, monkeypatch):
+@pytest.fixture
+def semisup_settings(monkeypatch):
+    """The keyword arguments of every SemiSupervisedClassifier that fewlabels builds (in this process)."""
     from replearn.workflows import _fewlabels_methods
+
+    seen = []
+    real = _fewlabels_methods.SemiSupervisedClassifier
+    monkeypatch.setattr(_fewlabels_methods, "SemiSupervisedClassifier", lambda **kw: seen.append(kw) or real(**kw))
+    return seen
+
+
+ONE_SEMISUP_RUN = [*TINY, "--methods", "semisup", "--labels", "1", "--draws", "1", "--jobs", "1"]
+
+
+def test_alignment_is_on_for_balanced_data_sets_and_off_for_the_crops_unless_asked(tmp_path, semisup_settings):
     from replearn.workflows.fewlabels import Config
 
     assert Config().aligns() and Config(dataset="fashion").aligns() and not Config(dataset="crops").aligns()
     assert Config(dataset="crops", align="on").aligns() and not Config(align="off").aligns()
-    seen = []
-    real = _fewlabels_methods.SemiSupervisedClassifier
-    monkeypatch.setattr(_fewlabels_methods, "SemiSupervisedClassifier",
-                        lambda **kw: seen.append(kw["align"]) or real(**kw))
-    one = [*TINY, "--methods", "semisup", "--labels", "1", "--draws", "1", "--jobs", "1"]
     toml = tmp_path / "c.toml"
     toml.write_text("align = true\n")  # a config.json of an older run: true/false
     for extra, expected in (([], False), (["--align"], True), (["--config", str(toml)], True),
                             (["--align", "off"], False)):
-        out = tmp_path / f"run{len(seen)}"
-        assert main(["fewlabels", "--out", str(out), *one, *extra]) == 0
-        assert seen[-1] is expected, extra
+        out = tmp_path / f"run{len(semisup_settings)}"
+        assert main(["fewlabels", "--out", str(out), *ONE_SEMISUP_RUN, *extra]) == 0
+        assert semisup_settings[-1]["align"] is expected, extra
         assert f"alignment {'on' if expected else 'off'}" in (out / "fewlabels.md").read_text()
 
 
-def test_labelled_view_strong_gives_the_labelled_images_the_strong_view(tmp_path, monkeypatch):
+def test_labelled_view_strong_gives_the_labelled_images_the_strong_view(tmp_path, semisup_settings):
     from replearn.train.semisup import fixmatch_views
-    from replearn.workflows import _fewlabels_methods
 
-    seen = []
-    real = _fewlabels_methods.SemiSupervisedClassifier
-    monkeypatch.setattr(_fewlabels_methods, "SemiSupervisedClassifier",
-                        lambda **kw: seen.append(kw["augment"]) or real(**kw))
-    one = [*TINY, "--methods", "semisup", "--labels", "1", "--draws", "1", "--jobs", "1", "--strength", "0.8"]
+    one = [*ONE_SEMISUP_RUN, "--strength", "0.8"]
     assert main(["fewlabels", "--out", str(tmp_path / "weak"), *one]) == 0
-    assert seen[-1] is None  # the estimator's default: the weak view
+    assert semisup_settings[-1]["augment"] is None  # the estimator's default: the weak view
     assert main(["fewlabels", "--out", str(tmp_path / "strong"), *one, "--labelled-view", "strong"]) == 0
     x = torch.rand(4, 1, 12, 12)
     expected = fixmatch_views("cells", 0.8)[1](x, torch.Generator().manual_seed(3))
-    assert torch.equal(seen[-1](x, torch.Generator().manual_seed(3)), expected)
+    assert torch.equal(semisup_settings[-1]["augment"](x, torch.Generator().manual_seed(3)), expected)
     assert "strong view of the labelled images" in (tmp_path / "strong" / "fewlabels.md").read_text()
 
 

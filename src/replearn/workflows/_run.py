@@ -515,9 +515,9 @@ def _forget_if_nothing_to_resume(root: Path) -> None:
     """After a run that failed with a one-line error: remove its ``config.json`` unless it left checkpoints to
     ``--resume`` from, so that the same ``--out`` takes the corrected command without ``--overwrite`` (a mistyped
     ``--data-dir``, say)."""
-    from replearn.train.checkpoint import STAGES_DIR
+    from replearn.train.checkpoint import STAGES_DIR, checkpoint_path
 
-    if not (root / STAGES_DIR).exists() and not (root / "checkpoint.pt").exists():
+    if not (root / STAGES_DIR).exists() and not checkpoint_path(root).exists():
         (root / "config.json").unlink(missing_ok=True)
 
 
