@@ -105,6 +105,20 @@ def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test
     assert not pool & {tuple(v.flatten().tolist()) for v in data.x_test}
 
 
+def test_a_users_crops_file_is_named_by_its_file_and_generated_crops_stay_synthetic(tmp_path):
+    from replearn.data import AssignmentData, synthetic_aureus
+    from replearn.workflows._fewlabels_data import load
+
+    rng = np.random.default_rng(0)
+    real = AssignmentData(rng.integers(0, 255, (24, 40, 40), dtype=np.uint8), np.arange(24) % 3,
+                          rng.integers(0, 255, (6, 40, 40), dtype=np.uint8))
+    real.save_npz(tmp_path / "digits068.npz")
+    synthetic_aureus(24, 6, seed=0).save_npz(tmp_path / "synth.npz")
+    titles = [load("crops", None, str(tmp_path / name), 0, 0, 0, False).title for name in ("digits068.npz", "synth.npz")]
+    assert titles == ["crops of digits068.npz", "S. aureus crops (SYNTHETIC)"]
+    assert load("crops", None, None, 0, 0, 0, False, quick=True).title == "S. aureus crops (SYNTHETIC)"
+
+
 def test_every_run_gets_the_step_budget_whatever_the_label_count():
     from replearn.workflows._fewlabels_methods import cnn_epochs, repeated_epochs
 

@@ -4,6 +4,7 @@ images, a test set that no method ever trains on, and the view kind for semi-sup
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,9 +49,12 @@ class FewLabelData:
     n_classes: int
     source: str
     synthetic: bool = False
+    file: str | None = None  # the --data file: a user's crops are named by it, not called S. aureus
 
     @property
     def title(self) -> str:
+        if self.file is not None and not self.synthetic:
+            return f"crops of {Path(self.file).name}"
         return TITLES[self.name] + (" (SYNTHETIC)" if self.synthetic else "")
 
     def draw(self, per_class: int | None, seed: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -86,4 +90,4 @@ def load(name: str, data_dir: str | None, data_file: str | None, train_size: int
     extra = to_tensor(data.unlabelled) if len(data.unlabelled) else torch.zeros(0, *x.shape[1:])
     y = torch.from_numpy(data.labels.astype(np.int64))
     return FewLabelData("crops", x[train_idx], y[train_idx], extra, x[test_idx], y[test_idx], data.n_classes,
-                        data.source, bool(data.synthetic))
+                        data.source, bool(data.synthetic), data_file)
