@@ -89,6 +89,27 @@ def test_labelled_view_strong_gives_the_labelled_images_the_strong_view(tmp_path
     assert "strong view of the labelled images" in (tmp_path / "strong" / "fewlabels.md").read_text()
 
 
+def test_simclr_semi_fine_tunes_the_simclr_encoder_with_the_unlabelled_images_and_simclr_ft_without(tmp_path,
+                                                                                                    monkeypatch):
+    from replearn.workflows import _fewlabels_methods
+
+    seen = []
+    real = _fewlabels_methods.FineTunedClassifier
+    monkeypatch.setattr(_fewlabels_methods, "FineTunedClassifier", lambda **kw: seen.append(kw) or real(**kw))
+    out = tmp_path / "ft"
+    assert main(["fewlabels", "--out", str(out), *TINY, "--methods", "simclr_ft,simclr_semi", "--labels", "1",
+                 "--draws", "1", "--jobs", "1", "--steps", "6", "--semisup-steps", "9", "--threshold", "0.7",
+                 "--ratio", "3"]) == 0
+    plain, semi = seen
+    assert "unlabelled" not in plain and semi["unlabelled"].shape[0] == 150 - 3 + 400  # the rest + the extra crops
+    assert (semi["threshold"], semi["ratio"], semi["align"], semi["views"]) == (0.7, 3, False, "cells")
+    assert semi["encoder"] is plain["encoder"]  # the one SimCLR encoder, pretrained once
+    assert semi["epochs"] * semi["steps_per_epoch"] >= 9 > plain["epochs"] * plain["steps_per_epoch"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["pretraining_seconds"]) == ["SimCLR"]
+    assert "| SimCLR fine-tuned, semi-supervised on top | 1 |" in (out / "fewlabels.md").read_text()
+
+
 def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test_set():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(60, 1, 4, 4, generator=gen)

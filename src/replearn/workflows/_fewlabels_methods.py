@@ -21,8 +21,10 @@ TITLES = {
     "cnn": "CNN from random initialisation", "cnn_aug": "CNN with augmentation",
     "layerwise": "greedy layer-wise AE pretraining, fine-tuned", "ae_lr": "autoencoder codes + logistic regression",
     "simclr_lr": "SimCLR features + logistic regression", "simclr_ft": "SimCLR fine-tuned",
-    "semisup": "semi-supervised (FixMatch-style)", "transfer": "transfer from the other data set, fine-tuned",
+    "semisup": "semi-supervised (FixMatch-style)", "simclr_semi": "SimCLR fine-tuned, semi-supervised on top",
+    "transfer": "transfer from the other data set, fine-tuned",
 }
+SEMI_SUPERVISED = ("semisup", "simclr_semi")  # trained with the unlabelled images, for --semisup-steps
 METHODS = tuple(TITLES)
 FINE_TUNE_EPOCHS = 10  # a short labelled set is repeated so that these epochs hold the step budget
 OTHER = {"mnist": "fashion", "fashion": "mnist"}
@@ -92,12 +94,19 @@ class Pretrained:
         return self.get(f"CNN on {other}", build)
 
 
+def _semi_supervised(cfg: Any, kind: str, unlabelled: torch.Tensor) -> dict[str, Any]:
+    """The FixMatch-style settings of a semi-supervised method (``semisup``, ``simclr_semi``) from the options."""
+    labelled_view = fixmatch_views(kind, cfg.strength)[1] if cfg.labelled_view == "strong" else None
+    return dict(unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio, strength=cfg.strength, views=kind,
+                ema=cfg.ema, align=cfg.aligns(), augment=labelled_view)
+
+
 def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unlabelled: torch.Tensor,
                       seed: int, cfg: Any, pre: Pretrained, device: str) -> np.ndarray:
     """Test-set predictions (N_test,) of ``method`` trained on ``data.x[labelled]`` (+ ``unlabelled``)."""
     x, y = data.x[torch.from_numpy(labelled)], data.y[torch.from_numpy(labelled)]
     kind, classes = VIEWS[data.name], list(range(data.n_classes))
-    steps = cfg.semisup_steps if method == "semisup" else cfg.steps
+    steps = cfg.semisup_steps if method in SEMI_SUPERVISED else cfg.steps
     if method not in ("ae_lr", "simclr_lr") and len(y) > steps * cfg.batch_size:
         keep = torch.from_numpy(seeded_subset(len(y), steps * cfg.batch_size, seed))  # the budget's batches
         x, y = x[keep], y[keep]
@@ -113,16 +122,14 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         probe = create_probe("logreg", seed=seed).fit(encoder.transform(x), y.numpy())
         return probe.predict(encoder.transform(data.x_test))
     elif method == "semisup":
-        labelled_view = fixmatch_views(kind, cfg.strength)[1] if cfg.labelled_view == "strong" else None
-        epochs, per_epoch = repeated_epochs(len(y), cfg.semisup_steps, cfg.batch_size)
+        epochs, per_epoch = repeated_epochs(len(y), steps, cfg.batch_size)
         clf = SemiSupervisedClassifier(network_params=_network(cfg), epochs=epochs, steps_per_epoch=per_epoch,
-                                       unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio,
-                                       strength=cfg.strength, views=kind, ema=cfg.ema,
-                                       align=cfg.aligns(), augment=labelled_view, **common)
+                                       **_semi_supervised(cfg, kind, unlabelled), **common)
     else:
-        encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()),
-                   "simclr_ft": lambda: pretrained_encoder(pre.simclr()), "transfer": pre.transfer_base}[method]()
-        epochs, per_epoch = repeated_epochs(len(y), cfg.steps, cfg.batch_size)
+        encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()), "transfer": pre.transfer_base,
+                   }.get(method, lambda: pretrained_encoder(pre.simclr()))()  # simclr_ft, simclr_semi
+        epochs, per_epoch = repeated_epochs(len(y), steps, cfg.batch_size)
+        semi = _semi_supervised(cfg, kind, unlabelled) if method == "simclr_semi" else {"views": kind}
         clf = FineTunedClassifier(encoder=encoder, encoder_lr_scale=cfg.encoder_lr_scale, head_hidden=128,
-                                  epochs=epochs, steps_per_epoch=per_epoch, views=kind, **common)
+                                  epochs=epochs, steps_per_epoch=per_epoch, **semi, **common)
     return clf.fit(x, y).predict(data.x_test)

@@ -24,7 +24,7 @@ from replearn.workflows._fewlabels_methods import Pretrained, train_and_predict
 
 IMAGES = ("x", "y", "extra", "x_test", "y_test")
 SHARED = {"ae_lr": "autoencoder", "layerwise": "autoencoder", "simclr_lr": "simclr", "simclr_ft": "simclr",
-          "transfer": "transfer_base"}
+          "simclr_semi": "simclr", "transfer": "transfer_base"}
 """The method -> the shared label-free encoder it needs (a :class:`Pretrained` method)."""
 
 

@@ -37,7 +37,7 @@ examples:
   replearn fewlabels --dataset fashion --labels 10 --methods semisup
   replearn fewlabels --dataset crops                  # the built-in SYNTHETIC S. aureus crops
   replearn fewlabels --dataset crops --data data.npz  # the course's crops
-  replearn fewlabels --methods cnn,cnn_aug,layerwise,ae_lr,simclr_lr,simclr_ft,semisup,transfer
+  replearn fewlabels --methods cnn,cnn_aug,layerwise,ae_lr,simclr_lr,simclr_ft,simclr_semi,semisup,transfer
 """
 CONFIG_FILE = True
 DEFAULT_METHODS = "cnn,cnn_aug,semisup"  # what fits the 60-minute budget on 2 cores (docs/fewlabels.md)
