@@ -70,8 +70,8 @@ class Config(MnistRunOptions, ParallelOptions):
                         "the crops, whose stages are unbalanced (on cost 6.5 points over 5 draws; docs/fewlabels.md)",
                         choices=AUTO_ON_OFF)
     labelled_view: str = option("weak", "semi-supervised: the view of the labelled images ('strong': the "
-                                "augmentation of cnn_aug, as the unlabelled images' strong view)",
-                                choices=("weak", "strong"))
+                                "augmentation of cnn_aug, as the unlabelled images' strong view; +3 points on "
+                                "generated crops, -9 on real digits: docs/fewlabels.md)", choices=("weak", "strong"))
     encoder_lr_scale: float = option(0.1, "fine-tuning: the encoder's learning rate as a fraction of --lr")
     pretrain_epochs: int = option(10, "epochs of SimCLR / autoencoder pretraining (once per run, no labels)")
     train_size: int = option(0, "use a stratified subset of N training images (0: all)", metavar="N")
