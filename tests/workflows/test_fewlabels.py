@@ -110,6 +110,16 @@ def test_simclr_semi_fine_tunes_the_simclr_encoder_with_the_unlabelled_images_an
     assert "| SimCLR fine-tuned, semi-supervised on top | 1 |" in (out / "fewlabels.md").read_text()
 
 
+def test_transfer_fine_tunes_a_cnn_trained_once_on_the_other_data_set(tmp_path, shared_datasets):
+    out = tmp_path / "tr"
+    assert main(["fewlabels", "--out", str(out), "--quick", "--data-dir", str(shared_datasets), "--methods", "transfer",
+                 "--labels", "1", "--draws", "2", "--jobs", "1", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["pretraining_seconds"]) == ["CNN on fashion"]  # once, shared by both draws
+    accuracies = [r["accuracy"] for r in metrics["records"]]
+    assert len(accuracies) == 2 and min(accuracies) > 0.15  # 1 label per digit: chance is 0.10
+
+
 def test_every_method_of_a_draw_sees_the_same_labelled_images_and_never_the_test_set():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(60, 1, 4, 4, generator=gen)

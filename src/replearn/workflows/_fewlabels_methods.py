@@ -25,6 +25,9 @@ TITLES = {
     "transfer": "transfer from the other data set, fine-tuned",
 }
 SEMI_SUPERVISED = ("semisup", "simclr_semi")  # trained with the unlabelled images, for --semisup-steps
+SHARED = {"ae_lr": "autoencoder", "layerwise": "autoencoder", "simclr_lr": "simclr", "simclr_ft": "simclr",
+          "simclr_semi": "simclr", "transfer": "transfer_base"}
+"""The method -> the shared label-free encoder it needs (a :class:`Pretrained` method)."""
 METHODS = tuple(TITLES)
 FINE_TUNE_EPOCHS = 10  # a short labelled set is repeated so that these epochs hold the step budget
 OTHER = {"mnist": "fashion", "fashion": "mnist"}
@@ -126,8 +129,8 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         clf = SemiSupervisedClassifier(network_params=_network(cfg), epochs=epochs, steps_per_epoch=per_epoch,
                                        **_semi_supervised(cfg, kind, unlabelled), **common)
     else:
-        encoder = {"layerwise": lambda: pretrained_encoder(pre.autoencoder()), "transfer": pre.transfer_base,
-                   }.get(method, lambda: pretrained_encoder(pre.simclr()))()  # simclr_ft, simclr_semi
+        encoder = getattr(pre, SHARED[method])()
+        encoder = encoder if method == "transfer" else pretrained_encoder(encoder)  # the base is a network already
         epochs, per_epoch = repeated_epochs(len(y), steps, cfg.batch_size)
         semi = _semi_supervised(cfg, kind, unlabelled) if method == "simclr_semi" else {"views": kind}
         clf = FineTunedClassifier(encoder=encoder, encoder_lr_scale=cfg.encoder_lr_scale, head_hidden=128,

@@ -20,12 +20,9 @@ import torch
 from replearn.utils.parallel import Workers, run_units
 from replearn.utils.units import Unit, UnitStore
 from replearn.workflows._fewlabels_data import FewLabelData
-from replearn.workflows._fewlabels_methods import Pretrained, train_and_predict
+from replearn.workflows._fewlabels_methods import SHARED, Pretrained, train_and_predict
 
 IMAGES = ("x", "y", "extra", "x_test", "y_test")
-SHARED = {"ae_lr": "autoencoder", "layerwise": "autoencoder", "simclr_lr": "simclr", "simclr_ft": "simclr",
-          "simclr_semi": "simclr", "transfer": "transfer_base"}
-"""The method -> the shared label-free encoder it needs (a :class:`Pretrained` method)."""
 
 
 def _as_numpy(data: FewLabelData) -> FewLabelData:
