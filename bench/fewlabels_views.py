@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replearn.data.augment import random_hflip, random_shift
+from replearn.data.augment import random_hflip
 from replearn.data.digit_augment import DigitAugment
 from replearn.encoders import CNNClassifier, SemiSupervisedClassifier
+from replearn.train.semisup import fixmatch_views
 from replearn.utils.runtime import machine_info
 from replearn.workflows._fewlabels_data import FewLabelData, load
-from replearn.workflows._fewlabels_methods import cnn_epochs, repeated_epochs
+from replearn.workflows._fewlabels_methods import _network, cnn_epochs, repeated_epochs
 
 HERE = Path(__file__).resolve().parent
 N_VALIDATION = 10_000
@@ -37,11 +38,11 @@ def flipped(augment):
 
 
 VIEWS = {  # name -> strong view at a strength; "current" is what fewlabels uses for Fashion-MNIST
-    "current": lambda s: flipped(DigitAugment(s)),
+    "current": lambda s: fixmatch_views("fashion", s)[1],
     "noelastic": lambda s: flipped(DigitAugment(s, elastic=False)),
     "nocutout": lambda s: flipped(DigitAugment(s, cutout=False)),
     "affine": lambda s: flipped(DigitAugment(s, elastic=False, cutout=False)),
-    "shift": lambda s: flipped(lambda x, g: random_shift(x, g, 2)),
+    "shift": lambda s: fixmatch_views("fashion", s)[0],  # the weak view: shifts of 2 px and flips
 }
 
 
@@ -64,7 +65,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     data = split(load("fashion", None, None, 0, 0, 0, False))
-    network = {"depth": 3, "width": args.width, "dropout": 0.0, "dense": 128}
+    network = _network(args)  # fewlabels' CNN at --width
     common = dict(batch_size=32, lr=3e-3, schedule="cosine", classes=list(range(10)), device=args.device,
                   progress=False)
     runs = []
@@ -78,7 +79,7 @@ def main() -> int:
                 clf = CNNClassifier(network_params=network, epochs=cnn_epochs(len(y), args.steps, 32), augment=strong,
                                     seed=draw, **common)
             else:
-                weak = flipped(lambda x, g: random_shift(x, g, 2))
+                weak = fixmatch_views("fashion", args.strength)[0]
                 epochs, per_epoch = repeated_epochs(len(y), args.steps, 32)
                 clf = SemiSupervisedClassifier(network_params=network, epochs=epochs, steps_per_epoch=per_epoch,
                                                unlabelled=unlabelled, threshold=0.9, ratio=7, views=(weak, strong),

@@ -145,7 +145,8 @@ def test_a_users_crops_file_is_named_by_its_file_and_generated_crops_stay_synthe
                           rng.integers(0, 255, (6, 40, 40), dtype=np.uint8))
     real.save_npz(tmp_path / "digits068.npz")
     synthetic_aureus(24, 6, seed=0).save_npz(tmp_path / "synth.npz")
-    titles = [load("crops", None, str(tmp_path / name), 0, 0, 0, False).title for name in ("digits068.npz", "synth.npz")]
+    titles = [load("crops", None, str(tmp_path / name), 0, 0, 0, False).title
+              for name in ("digits068.npz", "synth.npz")]
     assert titles == ["crops of digits068.npz", "S. aureus crops (SYNTHETIC)"]
     assert load("crops", None, None, 0, 0, 0, False, quick=True).title == "S. aureus crops (SYNTHETIC)"
 

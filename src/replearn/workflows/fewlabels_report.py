@@ -75,8 +75,9 @@ def add_outputs(result: Any, cfg: Any, data: Any) -> None:
             f"extra unlabelled), {m['n_test']} test images, never trained on. Each draw labels k training images per "
             f"class (stratified, the same for every method); the unlabelled pool is the rest of the training set. "
             f"Steps per run: {cfg.steps} (supervised / fine-tuning), {cfg.semisup_steps} (semi-supervised, threshold "
-            f"{cfg.threshold}, ratio {cfg.ratio}, strength {cfg.strength}, "
-            f"alignment {'on' if cfg.aligns() else 'off'}, {cfg.labelled_view} view of the labelled images); batch {cfg.batch_size}; lr {cfg.lr}. "
+            f"{cfg.threshold}, ratio {cfg.ratio}, strength {cfg.strength}, alignment "
+            f"{'on' if cfg.aligns() else 'off'}, {cfg.labelled_view} view of the labelled images); "
+            f"batch {cfg.batch_size}; lr {cfg.lr}. "
             "Pretraining (once, no labels): "
             + (", ".join(f"{k} {v:.0f} s" for k, v in m["pretraining_seconds"].items()) or "none")
             + ". Times are wall-clock on this machine.")
