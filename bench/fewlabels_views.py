@@ -8,7 +8,6 @@ validation images. Writes ``bench/results/fewlabels-views-<method>-<stamp>.json`
 
     python bench/fewlabels_views.py                                   # cnn_aug, 10 per class, 3 draws
     python bench/fewlabels_views.py --method semisup --views current,noelastic --draws 2 --steps 1200
-    python bench/fewlabels_views.py --method semisup --views current --steps 800 --flex   # FlexMatch thresholds
 """
 
 from __future__ import annotations
@@ -64,8 +63,6 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--flex", action="store_true", help="semisup: FlexMatch's class-wise thresholds")
-    parser.add_argument("--threshold", type=float, default=0.9, help="semisup: the confidence threshold")
     args = parser.parse_args()
     data = split(load("fashion", None, None, 0, 0, 0, False))
     network = _network(args)  # fewlabels' CNN at --width
@@ -85,16 +82,15 @@ def main() -> int:
                 weak = fixmatch_views("fashion", args.strength)[0]
                 epochs, per_epoch = repeated_epochs(len(y), args.steps, 32)
                 clf = SemiSupervisedClassifier(network_params=network, epochs=epochs, steps_per_epoch=per_epoch,
-                                               unlabelled=unlabelled, threshold=args.threshold, ratio=7,
-                                               views=(weak, strong), align=True, flex=args.flex, seed=draw, **common)
+                                               unlabelled=unlabelled, threshold=0.9, ratio=7, views=(weak, strong),
+                                               align=True, seed=draw, **common)
             accuracy = float((clf.fit(x, y).predict(data.x_test) == data.y_test.numpy()).mean())
             runs.append({"view": name, "draw": draw, "accuracy": accuracy, "seconds": time.perf_counter() - start})
             print(f"draw {draw} {name:10s} {accuracy:.4f} ({runs[-1]['seconds']:.0f} s)", flush=True)
     summary = {name: float(np.mean([r["accuracy"] for r in runs if r["view"] == name]))
                for name in args.views.split(",")}
     print(json.dumps(summary, indent=1))
-    name = f"{args.method}{'-flex' if args.flex else ''}"
-    out = HERE / "results" / f"fewlabels-views-{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = HERE / "results" / f"fewlabels-views-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"args": vars(args), "data": data.source, "runs": runs, "mean": summary,
                                "machine": machine_info()}, indent=1))
     print(f"wrote {out}")

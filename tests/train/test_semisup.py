@@ -9,8 +9,8 @@ from torch import nn
 from replearn.errors import ReplearnError
 from replearn.train import TrainConfig, fit
 from replearn.train.engine import param_groups
-from replearn.train.semisup import (FixMatchObjective, align_distribution, class_thresholds, fixmatch_views,
-                                     pseudo_labels, unlabelled_loss)
+from replearn.train.semisup import (FixMatchObjective, align_distribution, fixmatch_views, pseudo_labels,
+                                     unlabelled_loss)
 
 
 def test_pseudo_label_mask_obeys_the_threshold():
@@ -128,43 +128,3 @@ def test_the_aligned_objective_keeps_a_running_mean_of_the_predictions():
     fit(_mlp(), (x, y), None, TrainConfig(epochs=2, batch_size=4, lr=1e-2, device="cpu", seed=3), progress=False,
         objective=obj)
     assert obj.prob_mean.shape == (2,) and float(obj.prob_mean.sum()) == pytest.approx(1.0, abs=1e-5)
-
-
-def test_per_class_thresholds_are_read_at_each_predicted_class():
-    logits = torch.tensor([[0.8, 0.2], [0.2, 0.8], [0.6, 0.4], [0.45, 0.55]]).log()
-    label, mask = pseudo_labels(logits, torch.tensor([0.7, 0.5]))  # class 0 needs 0.7, class 1 needs 0.5
-    assert label.tolist() == [0, 1, 0, 1]
-    assert mask.tolist() == [True, True, False, True]
-
-
-def test_flexmatch_thresholds_warm_up_and_favour_the_least_learned_class():
-    unlearned = torch.full((10,), -1)
-    assert class_thresholds(unlearned, 3, 0.9).tolist() == [0.0, 0.0, 0.0]  # nothing learned: every class at 0
-    # warm-up: 6 images unlearned > the largest class (3): effects 3/6, 1/6, 0 -> 0.9 * e / (2 - e)
-    learned = torch.tensor([0, 0, 0, 1, -1, -1, -1, -1, -1, -1])
-    expected = [0.9 * e / (2 - e) for e in (0.5, 1 / 6, 0.0)]
-    torch.testing.assert_close(class_thresholds(learned, 3, 0.9), torch.tensor(expected))
-    # after the warm-up the best-learned class gets the full threshold, the others less
-    learned = torch.tensor([0, 0, 0, 0, 0, 1, 1, 2, 2, -1])
-    t = class_thresholds(learned, 3, 0.9)
-    assert t[0].item() == pytest.approx(0.9)
-    assert t[1].item() == pytest.approx(0.9 * 0.4 / 1.6) and t[1] == t[2]
-
-
-def test_the_flex_objective_records_confident_predictions_and_lowers_its_thresholds():
-    torch.manual_seed(1)
-    x, y = torch.rand(8, 1, 2, 2), torch.tensor([0, 1] * 4)
-    u = torch.rand(50, 1, 2, 2)
-    obj = FixMatchObjective(u, _identity, _identity, threshold=0.6, ratio=3, flex=True)
-    model = _mlp()
-    with torch.no_grad():
-        obj(model, x, y, torch.Generator().manual_seed(0))
-    # first step: nothing learned yet, every threshold 0, so every unlabelled image passes
-    assert float(obj.mask_rate) == 1.0
-    first = obj.learned.clone()
-    fit(model, (x, y), None, TrainConfig(epochs=3, batch_size=4, lr=1e-2, device="cpu", seed=3), progress=False,
-        objective=obj)
-    assert obj.learned.shape == (50,) and (obj.learned >= 0).sum() > (first >= 0).sum()
-    assert set(obj.learned[obj.learned >= 0].tolist()) <= {0, 1}
-    assert (class_thresholds(obj.learned, 2, 0.6) <= 0.6).all()
-    assert FixMatchObjective(u, _identity, _identity).learned is None  # off by default

@@ -55,8 +55,6 @@ class SemiSupervisedClassifier(CNNClassifier):
         ema: decay of an exponential moving average of the weights (:class:`~replearn.train.ema.WeightAverage`,
             FixMatch: 0.999); the fitted model holds the average. 0: the last step's weights.
         align: distribution alignment of the pseudo-labels (:func:`~replearn.train.semisup.align_distribution`).
-        flex: class-wise thresholds that start low and rise as each class is learned
-            (:func:`~replearn.train.semisup.class_thresholds`, FlexMatch); ``threshold`` is their ceiling.
         The other parameters are :class:`~replearn.encoders.CNNClassifier`'s.
 
     Attributes: those of :class:`~replearn.encoders.CNNClassifier`.
@@ -71,8 +69,7 @@ class SemiSupervisedClassifier(CNNClassifier):
                  batch_size_predict: int = 256, image_shape: Sequence[int] | None = None,
                  unlabelled: ImageArray | None = None, threshold: float = 0.95, ratio: int = 7,
                  unlabelled_weight: float = 1.0, strength: float = 1.0, views: str | tuple = "digits",
-                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False,
-                 flex: bool = False) -> None:
+                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False) -> None:
         kw = dict(locals())
         super().__init__(**{k: kw[k] for k in _CNN_PARAMS})
         self.unlabelled = unlabelled
@@ -84,7 +81,6 @@ class SemiSupervisedClassifier(CNNClassifier):
         self.steps_per_epoch = steps_per_epoch
         self.ema = ema
         self.align = align
-        self.flex = flex
 
     # ------------------------------------------------------------------ hooks of the subclasses
     def _needs_unlabelled(self) -> bool:
@@ -119,7 +115,7 @@ class SemiSupervisedClassifier(CNNClassifier):
             return None, augment
         u = self._images(self.unlabelled, "unlabelled", shape=shape)
         return FixMatchObjective(u, weak, strong, float(self.threshold), int(self.ratio),
-                                 float(self.unlabelled_weight), bool(self.align), bool(self.flex)), augment
+                                 float(self.unlabelled_weight), bool(self.align)), augment
 
     def _repeats(self, n: int, objective: FixMatchObjective | None) -> int:
         """How many times the labelled images are repeated in one epoch."""

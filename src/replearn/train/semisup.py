@@ -39,28 +39,21 @@ ALIGN_MOMENTUM = 0.99
 VIEW_KINDS = ("digits", "fashion", "cells")
 
 
-Threshold = float | torch.Tensor
-
-
-def pseudo_labels(logits_weak: torch.Tensor, threshold: Threshold) -> tuple[torch.Tensor, torch.Tensor]:
+def pseudo_labels(logits_weak: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Pseudo-labels and their mask from logits (N, K) of the weak views: int64 (N,), bool (N,).
 
-    The mask keeps the images whose largest softmax probability is at least ``threshold``: one number, or
-    one per class (a tensor (K,), :func:`class_thresholds`) read at each image's predicted class.
+    The mask keeps the images whose largest softmax probability is at least ``threshold``.
     """
     with torch.no_grad():
         conf, label = torch.softmax(logits_weak.detach().float(), dim=1).max(dim=1)
-        if isinstance(threshold, torch.Tensor):
-            threshold = threshold.to(conf.device)[label]
         return label, conf >= threshold
 
 
-def unlabelled_loss(logits_strong: torch.Tensor, logits_weak: torch.Tensor, threshold: Threshold) -> torch.Tensor:
+def unlabelled_loss(logits_strong: torch.Tensor, logits_weak: torch.Tensor, threshold: float) -> torch.Tensor:
     """FixMatch's unlabelled loss: (N, K), (N, K) -> scalar.
 
     Cross-entropy of the strong views' logits against the weak views' pseudo-labels, masked by
-    confidence >= ``threshold`` (one number or one per class) and averaged over all N images (exactly 0
-    when none passes).
+    confidence >= ``threshold`` and averaged over all N images (exactly 0 when none passes).
     """
     label, mask = pseudo_labels(logits_weak, threshold)
     per = F.cross_entropy(logits_strong.float(), label, reduction="none")
@@ -76,21 +69,6 @@ def align_distribution(probs: torch.Tensor, running_mean: torch.Tensor) -> torch
     """
     aligned = probs / running_mean.clamp_min(1e-6)
     return aligned / aligned.sum(dim=1, keepdim=True)
-
-
-def class_thresholds(learned: torch.Tensor, n_classes: int, threshold: float) -> torch.Tensor:
-    """FlexMatch's class-wise thresholds (Zhang et al. 2021, "curriculum pseudo labelling"): (M,) -> (K,).
-
-    ``learned`` holds, for each unlabelled image, the class its weak view last predicted with confidence
-    >= ``threshold``, or -1 if it never did. A class's learning effect is how many images it holds, over the
-    largest count (or over the images not yet learned while they are more: the warm-up); its threshold is
-    ``threshold * e / (2 - e)``: classes the model has learned least get the lowest thresholds. Every
-    threshold starts at 0 and reaches ``threshold`` for the best-learned class once most images are learned.
-    """
-    counts = torch.bincount(learned[learned >= 0], minlength=n_classes)[:n_classes].float()
-    unused = (learned < 0).sum().float()
-    effect = counts / torch.maximum(counts.max(), unused).clamp_min(1.0)
-    return threshold * effect / (2.0 - effect)
 
 
 def _strong_cells(strength: float) -> Augment:
@@ -154,18 +132,16 @@ class FixMatchObjective:
         weight: weight of the unlabelled loss (FixMatch's lambda_u).
         align: distribution alignment of the weak views' predictions (:func:`align_distribution`) before
             thresholding, against a running mean (momentum ``ALIGN_MOMENTUM`` per step) of the predictions.
-        flex: class-wise thresholds that rise as the model learns each class (:func:`class_thresholds`,
-            FlexMatch) instead of ``threshold`` for every class from the first step.
 
     ``objective(model, x, y, generator) -> (loss, logits of x)`` for :func:`replearn.train.fit`.
     The weak views run without gradients; the labelled batch and the strong views share one
     forward pass (BatchNorm sees both). ``mask_rate`` (a 0-d tensor) holds the fraction of unlabelled images
-    that passed the threshold in the last step (for logging). The running mean of ``align`` and the learned
-    classes of ``flex`` are not part of ``fit``'s checkpoint (a resumed run starts them again).
+    that passed the threshold in the last step (for logging). The running mean of ``align`` is not part of
+    ``fit``'s checkpoint (a resumed run starts it again).
     """
 
     def __init__(self, unlabelled: torch.Tensor, weak: Augment, strong: Augment, threshold: float = 0.95,
-                 ratio: int = 7, weight: float = 1.0, align: bool = False, flex: bool = False) -> None:
+                 ratio: int = 7, weight: float = 1.0, align: bool = False) -> None:
         if not isinstance(unlabelled, torch.Tensor) or unlabelled.dim() != 4 or unlabelled.shape[0] < 1:
             shape = tuple(unlabelled.shape) if isinstance(unlabelled, torch.Tensor) else type(unlabelled).__name__
             raise ReplearnError(f"FixMatch: unlabelled must be images (M, C, H, W) with M >= 1, got {shape}")
@@ -175,7 +151,6 @@ class FixMatchObjective:
         self.threshold, self.ratio, self.weight = float(threshold), int(ratio), float(weight)
         self.mask_rate = torch.zeros(())
         self.align, self.prob_mean = bool(align), None
-        self.learned = torch.full((unlabelled.shape[0],), -1, dtype=torch.long) if flex else None
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,18 +169,8 @@ class FixMatchObjective:
                 self.prob_mean = batch_mean if self.prob_mean is None else torch.lerp(
                     self.prob_mean, batch_mean, 1.0 - ALIGN_MOMENTUM)
                 logits_weak = align_distribution(probs, self.prob_mean).clamp_min(1e-12).log()
-            threshold = self.threshold if self.learned is None else self._flex_thresholds(logits_weak, idx)
         logits = model(torch.cat([x, strong]))
         logits_x, logits_s = logits[:n].float(), logits[n:].float()
-        loss = F.cross_entropy(logits_x, y) + self.weight * unlabelled_loss(logits_s, logits_weak, threshold)
-        self.mask_rate = pseudo_labels(logits_weak, threshold)[1].float().mean()  # a tensor: no device sync
+        loss = F.cross_entropy(logits_x, y) + self.weight * unlabelled_loss(logits_s, logits_weak, self.threshold)
+        self.mask_rate = pseudo_labels(logits_weak, self.threshold)[1].float().mean()  # a tensor: no device sync
         return loss, logits_x
-
-    def _flex_thresholds(self, logits_weak: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Record the confident predictions of the images ``idx``; the class-wise thresholds (K,) after them."""
-        if self.learned.device != logits_weak.device:
-            self.learned = self.learned.to(logits_weak.device)
-        label, confident = pseudo_labels(logits_weak, self.threshold)
-        idx = idx.to(logits_weak.device)
-        self.learned[idx[confident]] = label[confident]
-        return class_thresholds(self.learned, logits_weak.shape[1], self.threshold)

@@ -69,8 +69,6 @@ class Config(MnistRunOptions, ParallelOptions):
                         "classes; auto: on for MNIST and Fashion-MNIST (it stopped a collapsed MNIST draw), off for "
                         "the crops, whose stages are unbalanced (on cost 6.5 points over 5 draws; docs/fewlabels.md)",
                         choices=AUTO_ON_OFF)
-    flex: bool = option(False, "semi-supervised: class-wise thresholds that start low and rise to --threshold as each "
-                        "class is learned (FlexMatch; docs/fewlabels.md)")
     labelled_view: str = option("weak", "semi-supervised: the view of the labelled images ('strong': the "
                                 "augmentation of cnn_aug, as the unlabelled images' strong view; +3 points on "
                                 "generated crops, -9 on real digits: docs/fewlabels.md)", choices=("weak", "strong"))
