@@ -110,3 +110,13 @@ def test_ema_gives_the_fitted_model_the_weights_average():
         SemiSupervisedClassifier(network=_mlp(), **{**common, "epochs": 1}, ema=1.0).fit(x[:10], y[:10])
     ft = FineTunedClassifier(encoder=nn.Sequential(nn.Flatten(), nn.Linear(2, 8), nn.ReLU()), ema=0.5)
     assert ft.get_params()["ema"] == 0.5
+
+
+def test_alignment_aims_at_the_labelled_class_shares():
+    x, y = _moons(40, 0)
+    clf = SemiSupervisedClassifier(network=_mlp(), unlabelled=x, views=(_jitter(0.0), _jitter(0.1)), align=True,
+                                   classes=[0, 1, 2])
+    objective, _ = clf._objective((1, 1, 2), torch.tensor([0, 0, 0, 0, 0, 1, 1, 1]), 3)
+    # 5, 3 and 0 labelled images, one added to each class: 6/11, 4/11, 1/11
+    torch.testing.assert_close(objective.shares, torch.tensor([6.0, 4.0, 1.0]) / 11)
+    assert objective.align

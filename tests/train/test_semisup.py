@@ -121,6 +121,20 @@ def test_distribution_alignment_pulls_an_over_predicted_class_down():
     torch.testing.assert_close(align_distribution(probs, torch.full((2,), 0.5)), probs)  # uniform mean: unchanged
 
 
+def test_distribution_alignment_aims_at_the_given_class_shares():
+    probs = torch.tensor([[0.7, 0.3], [0.6, 0.4], [0.96, 0.04]])
+    mean = probs.mean(0)  # (0.753, 0.247)
+    # aiming at the shares the model already predicts changes nothing; balanced shares = no shares given
+    torch.testing.assert_close(align_distribution(probs, mean, mean), probs)
+    torch.testing.assert_close(align_distribution(probs, mean, torch.tensor([0.5, 0.5])), align_distribution(probs, mean))
+    # a labelled set with class 0 three times in four keeps the 0.7 row at class 0 (balanced alignment flips it)
+    shares = torch.tensor([0.75, 0.25])
+    aligned = align_distribution(probs, mean, shares)
+    expected = probs * shares / mean
+    torch.testing.assert_close(aligned, expected / expected.sum(1, keepdim=True))
+    assert aligned[0, 0] > 0.5 > align_distribution(probs, mean)[0, 0]
+
+
 def test_the_aligned_objective_keeps_a_running_mean_of_the_predictions():
     torch.manual_seed(1)
     x, y = torch.rand(8, 1, 2, 2), torch.tensor([0, 1] * 4)

@@ -24,6 +24,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from replearn.encoders.cnn_classifier import Augment, CNNClassifier, LabelledSet
@@ -54,7 +55,8 @@ class SemiSupervisedClassifier(CNNClassifier):
             one pass over the unlabelled images.
         ema: decay of an exponential moving average of the weights (:class:`~replearn.train.ema.WeightAverage`,
             FixMatch: 0.999); the fitted model holds the average. 0: the last step's weights.
-        align: distribution alignment of the pseudo-labels (:func:`~replearn.train.semisup.align_distribution`).
+        align: distribution alignment of the pseudo-labels (:func:`~replearn.train.semisup.align_distribution`)
+            towards the class shares of the labelled images (smoothed by one image per class).
         The other parameters are :class:`~replearn.encoders.CNNClassifier`'s.
 
     Attributes: those of :class:`~replearn.encoders.CNNClassifier`.
@@ -106,16 +108,22 @@ class SemiSupervisedClassifier(CNNClassifier):
         check_fixmatch_settings(self.threshold, self.ratio, self.unlabelled_weight)
         check_decay(self.ema, f"{name}: ema")
 
-    def _objective(self, shape: tuple[int, ...]) -> tuple[FixMatchObjective | None, Augment]:
-        """The objective (None without unlabelled images) and the labelled batches' augmentation."""
+    def _objective(self, shape: tuple[int, ...], y: torch.Tensor,
+                   n_classes: int) -> tuple[FixMatchObjective | None, Augment]:
+        """The objective (None without unlabelled images) and the labelled batches' augmentation.
+
+        ``y`` (N,) are the labelled images' class indices: their shares (plus one image per class, so that no
+        class is aligned away) are what distribution alignment aims at.
+        """
         views = self.views
         weak, strong = tuple(views) if isinstance(views, (tuple, list)) else fixmatch_views(views, float(self.strength))
         augment = self.augment if self.augment is not None else weak
         if self.unlabelled is None:
             return None, augment
         u = self._images(self.unlabelled, "unlabelled", shape=shape)
-        return FixMatchObjective(u, weak, strong, float(self.threshold), int(self.ratio),
-                                 float(self.unlabelled_weight), bool(self.align)), augment
+        counts = torch.bincount(y, minlength=n_classes).float() + 1.0
+        return FixMatchObjective(u, weak, strong, float(self.threshold), int(self.ratio), float(self.unlabelled_weight),
+                                 bool(self.align), counts / counts.sum()), augment
 
     def _repeats(self, n: int, objective: FixMatchObjective | None) -> int:
         """How many times the labelled images are repeated in one epoch."""
@@ -154,7 +162,7 @@ class SemiSupervisedClassifier(CNNClassifier):
         self.input_shape_ = input_shape
         val = None if validation_data is None else self._labelled(validation_data, "validation_data")
         named = {str(k): self._labelled(v, f"eval_sets[{k!r}]") for k, v in (eval_sets or {}).items()}
-        objective, augment = self._objective(input_shape)
+        objective, augment = self._objective(input_shape, y_idx, len(classes))
         reps = self._repeats(len(x), objective)
         model = self._build(input_shape, len(classes))
         self._check_network(model, input_shape, len(classes))

@@ -60,14 +60,17 @@ def unlabelled_loss(logits_strong: torch.Tensor, logits_weak: torch.Tensor, thre
     return (per * mask.to(per.dtype)).mean()
 
 
-def align_distribution(probs: torch.Tensor, running_mean: torch.Tensor) -> torch.Tensor:
+def align_distribution(probs: torch.Tensor, running_mean: torch.Tensor,
+                       shares: torch.Tensor | None = None) -> torch.Tensor:
     """Distribution alignment (Berthelot et al. 2020, "ReMixMatch"): probs (N, K) -> aligned probs (N, K).
 
-    Each row is divided by ``running_mean`` (K,), the model's recent average prediction on unlabelled
-    images, and renormalised: a model that over-predicts some classes is pulled towards a uniform
-    class distribution (the classes of the data sets here are about balanced).
+    Each row is multiplied by ``shares / running_mean`` and renormalised: ``running_mean`` (K,) is the model's
+    recent average prediction on unlabelled images, ``shares`` (K,) the class shares to aim at (the labelled
+    images' shares; None: balanced classes). A model that over-predicts a class is pulled back towards them.
     """
     aligned = probs / running_mean.clamp_min(1e-6)
+    if shares is not None:
+        aligned = aligned * shares.to(aligned.device, aligned.dtype)
     return aligned / aligned.sum(dim=1, keepdim=True)
 
 
@@ -132,6 +135,7 @@ class FixMatchObjective:
         weight: weight of the unlabelled loss (FixMatch's lambda_u).
         align: distribution alignment of the weak views' predictions (:func:`align_distribution`) before
             thresholding, against a running mean (momentum ``ALIGN_MOMENTUM`` per step) of the predictions.
+        shares: the class shares (K,) that alignment aims at, e.g. the labelled images' (None: balanced).
 
     ``objective(model, x, y, generator) -> (loss, logits of x)`` for :func:`replearn.train.fit`.
     The weak views run without gradients; the labelled batch and the strong views share one
@@ -141,7 +145,8 @@ class FixMatchObjective:
     """
 
     def __init__(self, unlabelled: torch.Tensor, weak: Augment, strong: Augment, threshold: float = 0.95,
-                 ratio: int = 7, weight: float = 1.0, align: bool = False) -> None:
+                 ratio: int = 7, weight: float = 1.0, align: bool = False,
+                 shares: torch.Tensor | None = None) -> None:
         if not isinstance(unlabelled, torch.Tensor) or unlabelled.dim() != 4 or unlabelled.shape[0] < 1:
             shape = tuple(unlabelled.shape) if isinstance(unlabelled, torch.Tensor) else type(unlabelled).__name__
             raise ReplearnError(f"FixMatch: unlabelled must be images (M, C, H, W) with M >= 1, got {shape}")
@@ -150,7 +155,7 @@ class FixMatchObjective:
         self.weak, self.strong = weak, strong
         self.threshold, self.ratio, self.weight = float(threshold), int(ratio), float(weight)
         self.mask_rate = torch.zeros(())
-        self.align, self.prob_mean = bool(align), None
+        self.align, self.prob_mean, self.shares = bool(align), None, shares
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,7 +173,7 @@ class FixMatchObjective:
                 batch_mean = probs.mean(dim=0)
                 self.prob_mean = batch_mean if self.prob_mean is None else torch.lerp(
                     self.prob_mean, batch_mean, 1.0 - ALIGN_MOMENTUM)
-                logits_weak = align_distribution(probs, self.prob_mean).clamp_min(1e-12).log()
+                logits_weak = align_distribution(probs, self.prob_mean, self.shares).clamp_min(1e-12).log()
         logits = model(torch.cat([x, strong]))
         logits_x, logits_s = logits[:n].float(), logits[n:].float()
         loss = F.cross_entropy(logits_x, y) + self.weight * unlabelled_loss(logits_s, logits_weak, self.threshold)
