@@ -31,6 +31,7 @@ import numpy as np
 
 from replearn.data import AssignmentData, synthetic_aureus
 from replearn.data.idx import read_idx
+from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import assignment
 from replearn.workflows._run import execute
 
@@ -85,7 +86,8 @@ def run_case(case: str, seed: int, config: str | None, quick: bool, work: Path) 
     data = case_data(case, seed)
     npz = work / f"{case}.npz"
     data.save_npz(npz)
-    cfg = assignment.Config(data_file=str(npz), config=config, seed=seed, quick=quick, progress=False)
+    tables = grid.load_grid(config) if config else {}  # the file's tables, as `replearn assignment --config` reads them
+    cfg = assignment.Config(data_file=str(npz), config=config, seed=seed, quick=quick, progress=False, **tables)
     cfg.check()
     t = time.perf_counter()
     result = execute(assignment, cfg, work / case)
