@@ -60,7 +60,11 @@ def _table(name: str) -> Any:
 # ----------------------------------------------------------------------------- Setup
 @dataclass
 class Config(RunOptions, ParallelOptions):
-    """The grid config, one field per table (keys and defaults: ``_assignment_grid.DEFAULTS``), and the data."""
+    """The grid config, one field per table (keys and defaults: ``_assignment_grid.DEFAULTS``), and the data.
+
+    ``replearn assignment --config FILE`` reads the file's tables into these fields. From Python, pass them:
+    ``Config(config=path, **_assignment_grid.load_grid(path))`` (``config`` alone only names the file in messages).
+    """
 
     data: dict = _table("data")
     cnn: dict = _table("cnn")
