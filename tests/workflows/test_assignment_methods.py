@@ -84,6 +84,7 @@ def test_grid_estimator_keeps_the_cnn_settings_and_adds_the_semisup_ones(tmp_pat
     for key in ("network_params", "epochs", "batch_size", "lr", "weight_decay", "schedule", "seed", "classes"):
         assert s.get_params()[key] == plain.get_params()[key], key
     assert (s.unlabelled, s.ratio, s.ema, s.views, s.threshold) == ("U", 3, 0.99, "cells", 0.95)
+    assert (s.align, s.strength) == (True, 0.5)  # the defaults: alignment to the labelled shares, milder strong view
     assert (f.encoder, f.encoder_lr_scale, f.unlabelled, f.head_hidden) == ("E", 0.1, None, 64)
 
 
@@ -100,5 +101,6 @@ def test_semisup_and_simclr_ft_rows_reach_the_table_the_comparisons_and_the_repo
     report = (out / "report.md").read_text()
     assert "| semisup d2 w8 p0.25 +aug" in report and "| simclr_ft +aug" in report
     assert "Semi-supervised rows (semisup) train the same network" in report
+    assert "towards the stage shares of the labelled crops (distribution alignment)" in report
     assert "The simclr_ft rows put a new head" in report
     assert metrics["saved"]["cnn"]["name"] != "simclr_ft +aug"  # only small_cnn models are saved for predict

@@ -75,10 +75,10 @@ DEFAULTS: dict[str, Any] = {
         # the "semisup" and "simclr_ft" methods of [cnn] method (replearn.encoders.SemiSupervisedClassifier)
         "threshold": 0.95,  # confidence a weak view's prediction needs to become a pseudo-label
         "ratio": 7,  # unlabelled crops per labelled crop in a step (FixMatch's mu)
-        "strength": 1.0,  # 0..1: magnitude of the strong view (symmetries, gain/offset, shifts, pixel noise)
+        "strength": 0.5,  # 0..1: magnitude of the strong view (symmetries, gain/offset, shifts, pixel noise)
         "weight": 1.0,  # weight of the unlabelled loss
         "ema": 0.0,  # > 0: predict with an exponential moving average of the weights (FixMatch: 0.999)
-        "align": False,  # distribution alignment of the pseudo-labels
+        "align": True,  # distribution alignment of the pseudo-labels towards the labelled crops' class shares
         "encoder_lr_scale": 0.1,  # simclr_ft: the encoder's learning rate as a fraction of [cnn] lr
         "fine_tune_unlabelled": False,  # simclr_ft: FixMatch-style on top (true) or plain fine-tuning (false)
     },

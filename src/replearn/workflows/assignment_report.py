@@ -128,6 +128,9 @@ def semisup_text(config: dict[str, Any]) -> str:
                  f"{s['threshold']:g} confident, and a strongly changed copy (turns, gain and offset, shifts, pixel "
                  f"noise; strength {s['strength']:g}) is trained to predict it. They never see a split's validation "
                  "crops, which are labelled crops, not unlabelled ones"
+                 + ("; before the threshold, the network's stage probabilities on unlabelled crops are pulled "
+                    "towards the stage shares of the labelled crops (distribution alignment), so that no stage is "
+                    "pseudo-labelled far more often than the labelled crops make likely" if s["align"] else "")
                  + (f"; predictions use a moving average of the weights (decay {s['ema']:g})" if s["ema"] else "")
                  + ". The comparison with the supervised row of the same network is in the paired tests below.")
     if "simclr_ft" in methods:
