@@ -6,7 +6,9 @@ number of a baseline's ``metrics.json`` (timings, memory and machine facts aside
 run; the new run may add keys. Training is deterministic on the CPU for a given machine and number of
 threads only (and differs with native bf16), so the test skips elsewhere. Baselines for machines with native
 bf16 (``<case>.bf16.json``) were recorded later, from main after wave 2's merges (see git log), as regression
-guards rather than redesign checks. The ``--quick`` profiles are marked slow (about 6 minutes in
+guards rather than redesign checks. Machines that share a model name differ in the last bits (BLAS and oneDNN
+kernels per CPU model): from session 13 a baseline may name its CPU model (``<case>.bf16.family-25-model-17.json``,
+recorded from main when a new model gave other numbers for the same code), and is preferred on that model. The ``--quick`` profiles are marked slow (about 6 minutes in
 all); the tiny profiles run in CI.
 """
 
@@ -56,22 +58,40 @@ CASES = {
 SLOW = {"fashion_quick", "transfer_quick", "autoencoder_quick"}
 
 
+def _cpu_model() -> str:
+    """The CPU's family and model numbers: machines with one model name ("AMD EPYC") differ in BLAS and oneDNN
+    kernels, and so in the last bits of the numbers."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+
+
 def _machine() -> dict:
-    """What decides the numbers: the CPU, the thread count, torch, and whether bfloat16 is native (the defaults
-    of fashion/transfer train in bf16, which the CPU rounds differently with and without AVX512-BF16)."""
+    """What decides the numbers: the CPU and its model, the thread count, torch, and whether bfloat16 is native
+    (the defaults of fashion/transfer train in bf16, which the CPU rounds differently with and without AVX512-BF16)."""
     info = machine_info()
     return {"cpu": info["cpu"], "threads": torch.get_num_threads(), "torch": info["torch"],
-            "bf16_native": bf16_native("cpu")}
+            "bf16_native": bf16_native("cpu"), "cpu_model": _cpu_model()}
 
 
 def _baseline_file(name: str, machine: dict) -> Path:
-    """One baseline per case and kind of machine: ``<case>.json`` without native bf16, ``<case>.bf16.json`` with."""
-    return BASELINES / (f"{name}.bf16.json" if machine["bf16_native"] else f"{name}.json")
+    """The baseline for this kind of machine: ``<case>[.bf16].<cpu model>.json`` where one was recorded on this CPU
+    model (session 13 on), else ``<case>.json`` without native bf16, ``<case>.bf16.json`` with (recorded before CPU
+    models were told apart; a machine of another model then skips)."""
+    base = f"{name}.bf16" if machine["bf16_native"] else name
+    specific = BASELINES / f"{base}.{machine['cpu_model'].replace(' ', '-')}.json"
+    return specific if specific.exists() or RECORD else BASELINES / f"{base}.json"
 
 
 def _recorded_on(baseline: dict) -> dict:
-    """The machine of a baseline; the first baselines (a01fd35) were recorded without native bf16 and say nothing."""
-    return {"bf16_native": False, **baseline["machine"]}
+    """The machine of a baseline; the first baselines (a01fd35) were recorded without native bf16 and say nothing,
+    and those before session 13 without the CPU model (taken as this machine's: they are compared as before)."""
+    return {"bf16_native": False, "cpu_model": _cpu_model(), **baseline["machine"]}
 
 
 @pytest.fixture(scope="module")
