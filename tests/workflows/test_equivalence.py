@@ -8,8 +8,8 @@ threads only (and differs with native bf16), so the test skips elsewhere. Baseli
 bf16 (``<case>.bf16.json``) were recorded later, from main after wave 2's merges (see git log), as regression
 guards rather than redesign checks. Machines that share a model name differ in the last bits (BLAS and oneDNN
 kernels per CPU model): from session 13 a baseline may name its CPU model (``<case>.bf16.family-25-model-17.json``,
-recorded from main when a new model gave other numbers for the same code), and is preferred on that model. The ``--quick`` profiles are marked slow (about 6 minutes in
-all); the tiny profiles run in CI.
+recorded from main when a new model gave other numbers for the same code), and is preferred on that model.
+The ``--quick`` profiles are marked slow (about 6 minutes in all); the tiny profiles run in CI.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 
 from replearn.cli import main
 from replearn.train._device import bf16_native
-from replearn.utils.runtime import machine_info
+from replearn.utils.runtime import cpuinfo, machine_info
 
 BASELINES = Path(__file__).parent / "baselines"
 RECORD = os.environ.get("REPLEARN_RECORD_BASELINES") == "1"
@@ -61,13 +61,7 @@ SLOW = {"fashion_quick", "transfer_quick", "autoencoder_quick"}
 def _cpu_model() -> str:
     """The CPU's family and model numbers: machines with one model name ("AMD EPYC") differ in BLAS and oneDNN
     kernels, and so in the last bits of the numbers."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
+    fields = cpuinfo()
     return f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
 
 

@@ -48,18 +48,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ReplearnError(f"--device {device!r} is not a device name (try 'auto', 'cpu' or 'cuda')") from exc
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, torch version and threads, for the records of a timed run."""
-    cpu = platform.processor() or platform.machine()
+def cpuinfo() -> dict[str, str]:
+    """The first CPU's fields of ``/proc/cpuinfo`` ("model name", "cpu family", "model", ...); {} without it."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, torch version and threads, for the records of a timed run."""
     return {
-        "cpu": cpu,
+        "cpu": cpuinfo().get("model name") or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

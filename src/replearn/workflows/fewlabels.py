@@ -66,8 +66,9 @@ class Config(MnistRunOptions, ParallelOptions):
     strength: float = option(0.5, "strength of the strong augmentation, 0..1 (0.5 beat 1.0 and 0.3 on MNIST)")
     ema: float = option(0.0, "semi-supervised: decay of the weights' moving average used for testing (0: off)")
     align: str = option("auto", "semi-supervised: distribution alignment of the pseudo-labels towards the labelled "
-                        "images' class shares (balanced with k per class); auto: on for MNIST and Fashion-MNIST (it stopped a collapsed MNIST draw), off for "
-                        "the crops, whose stages are unbalanced (on cost 6.5 points over 5 draws; docs/fewlabels.md)",
+                        "images' class shares (balanced with k per class); auto: on for MNIST and Fashion-MNIST (it "
+                        "stopped a collapsed MNIST draw), off for the crops, whose stages are unbalanced (on cost 6.5 "
+                        "points over 5 draws; docs/fewlabels.md)",
                         choices=AUTO_ON_OFF)
     labelled_view: str = option("weak", "semi-supervised: the view of the labelled images ('strong': the "
                                 "augmentation of cnn_aug, as the unlabelled images' strong view; +3 points on "
