@@ -93,15 +93,17 @@ def run_case(case: str, seed: int, config: str | None, quick: bool, work: Path) 
     result = execute(assignment, cfg, work / case)
     wall = time.perf_counter() - t
     m = result.metrics
-    rows = [{k: r[k] for k in ("name", "kind", "accuracy_mean", "accuracy_ci", "macro_f1_mean", "runs",
-                                "not_better_than_majority")} for r in m["results"]]
+    per_split = {n: r["accuracy"] for n, r in {**m["cnn"], **m["probes"]}.items()}  # for paired tests across runs
+    rows = [{**{k: r[k] for k in ("name", "kind", "accuracy_mean", "accuracy_ci", "macro_f1_mean", "runs", "recall",
+                                  "not_better_than_majority")}, "accuracy": per_split[r["name"]]} for r in m["results"]]
     v = m["verdict"]
     return {"case": case, "synthetic": bool(data.synthetic), "n_labelled": len(data.labels),
             "n_unlabelled": len(data.unlabelled), "protocol": m["protocol"]["description"],
             "recommended": v["recommended"], "recommended_nested": {k: v["selection"][k] for k in
                                                                     ("accuracy_mean", "accuracy_ci", "runs")},
             "best_baseline": v["best_baseline"], "learned_beating_baseline": v["learned_beating_baseline"],
-            "not_better_than_majority": v["not_better_than_majority"], "wall_s": wall, "rows": rows}
+            "not_better_than_majority": v["not_better_than_majority"], "wall_s": wall, "rows": rows,
+            "comparisons": m["comparisons"]}
 
 
 def markdown(results: list[dict], header: str) -> str:

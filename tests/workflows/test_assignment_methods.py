@@ -88,6 +88,18 @@ def test_grid_estimator_keeps_the_cnn_settings_and_adds_the_semisup_ones(tmp_pat
     assert (f.encoder, f.encoder_lr_scale, f.unlabelled, f.head_hidden) == ("E", 0.1, None, 64)
 
 
+def test_steps_scale_lengthens_only_the_fits_that_see_unlabelled_crops(tmp_path):
+    text = "[cnn]\nmethod = [\"cnn\", \"semisup\", \"simclr_ft\"]\nepochs = 7\n[semisup]\nsteps_scale = 3\n"
+    cfg = grid.load_grid(_config(tmp_path, text))
+    cnn, _, semi, ft = grid.cnn_points(cfg)
+    epochs = [grid_estimator(p, cfg, 3, 5, "cpu", None, unlabelled="U", encoder="E").epochs for p in (cnn, semi, ft)]
+    assert epochs == [7, 21, 7]  # plain fine-tuning sees no unlabelled crops
+    cfg = grid.load_grid(_config(tmp_path, text + "fine_tune_unlabelled = true\n"))
+    assert grid_estimator(grid.cnn_points(cfg)[3], cfg, 3, 5, "cpu", None, unlabelled="U", encoder="E").epochs == 21
+    with pytest.raises(ReplearnError, match=r"\[semisup\] steps_scale: got 0"):
+        grid.load_grid(_config(tmp_path, "[semisup]\nsteps_scale = 0\n"))
+
+
 def test_semisup_and_simclr_ft_rows_reach_the_table_the_comparisons_and_the_report(tmp_path):
     out = tmp_path / "run"
     assert main(["assignment", "--config", str(_config(tmp_path, TINY)), "--out", str(out), "--no-progress"]) == 0
@@ -104,3 +116,13 @@ def test_semisup_and_simclr_ft_rows_reach_the_table_the_comparisons_and_the_repo
     assert "towards the stage shares of the labelled crops (distribution alignment)" in report
     assert "The simclr_ft rows put a new head" in report
     assert metrics["saved"]["cnn"]["name"] != "simclr_ft +aug"  # only small_cnn models are saved for predict
+
+
+def test_the_report_says_when_semisup_rows_trained_longer(tmp_path):
+    from replearn.workflows.assignment_report import semisup_text
+
+    text = "[cnn]\nmethod = [\"cnn\", \"semisup\"]\nepochs = 20\n[semisup]\nsteps_scale = 3\n"
+    assert "they train for 3 times the supervised rows' steps (3 x 20 epochs)" in semisup_text(
+        grid.load_grid(_config(tmp_path, text)))
+    assert "times the supervised rows' steps" not in semisup_text(
+        grid.load_grid(_config(tmp_path, "[cnn]\nmethod = [\"cnn\", \"semisup\"]\n")))

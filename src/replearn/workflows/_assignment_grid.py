@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
         "weight": 1.0,  # weight of the unlabelled loss
         "ema": 0.0,  # > 0: predict with an exponential moving average of the weights (FixMatch: 0.999)
         "align": True,  # distribution alignment of the pseudo-labels towards the labelled crops' class shares
+        "steps_scale": 1,  # a semi-supervised fit takes this many times the supervised CNN's steps
         "encoder_lr_scale": 0.1,  # simclr_ft: the encoder's learning rate as a fraction of [cnn] lr
         "fine_tune_unlabelled": False,  # simclr_ft: FixMatch-style on top (true) or plain fine-tuning (false)
     },
@@ -259,6 +260,7 @@ def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[st
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
             raise ReplearnError(f"{_where(path, 'semisup', key)}: got {v!r}; allowed: a number in [0, 1]")
     _check_number(cfg, "semisup", "ratio", 1, path)
+    _check_number(cfg, "semisup", "steps_scale", 1, path)
     _check_number(cfg, "semisup", "weight", 0.0, path)
     _check_number(cfg, "semisup", "ema", 0.0, path, hi=1.0)
     _check_number(cfg, "semisup", "encoder_lr_scale", 0.0, path)

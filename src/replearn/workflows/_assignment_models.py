@@ -266,13 +266,15 @@ def grid_estimator(point: grid.CnnPoint, config: dict[str, Any], n_classes: int,
     views; for ``simclr_ft`` the SimCLR ``encoder`` + a new head, fine-tuned with a lower rate for the encoder.
 
     Semi-supervised runs take as many steps per epoch as the supervised CNN (one pass over the labelled crops),
-    each with ``[semisup] ratio`` times as many unlabelled crops.
+    each with ``[semisup] ratio`` times as many unlabelled crops, for ``[semisup] steps_scale`` times its epochs.
     """
     base = cnn_estimator(point, config, n_classes, seed, device, augment)
     if point.method == "cnn":
         return base
     s = config["semisup"]
     params = {k: v for k, v in base.get_params().items() if k in _CNN_PARAMS}
+    if point.method == "semisup" or s["fine_tune_unlabelled"]:  # the fits that see the unlabelled crops
+        params["epochs"] = params["epochs"] * int(s["steps_scale"])
     semi = dict(threshold=s["threshold"], ratio=int(s["ratio"]), unlabelled_weight=s["weight"], strength=s["strength"],
                 views="cells", ema=s["ema"], align=s["align"], steps_per_epoch=1)  # 1: no repeats, the CNN's steps
     if point.method == "semisup":

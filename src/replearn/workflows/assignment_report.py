@@ -132,6 +132,9 @@ def semisup_text(config: dict[str, Any]) -> str:
                     "towards the stage shares of the labelled crops (distribution alignment), so that no stage is "
                     "pseudo-labelled far more often than the labelled crops make likely" if s["align"] else "")
                  + (f"; predictions use a moving average of the weights (decay {s['ema']:g})" if s["ema"] else "")
+                 + (f"; they train for {s['steps_scale']} times the supervised rows' steps ({s['steps_scale']} x "
+                    f"{config['cnn']['epochs']} epochs), so part of any gain may come from the longer training"
+                    if s["steps_scale"] > 1 else "")
                  + ". The comparison with the supervised row of the same network is in the paired tests below.")
     if "simclr_ft" in methods:
         text += (" The simclr_ft rows put a new head (dense, ReLU, dense) on the (b+) SimCLR encoder and train the "
