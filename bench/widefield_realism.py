@@ -4,8 +4,9 @@ The real crops are those ``replearn crops`` cuts from the shared widefield field
 (``aureus-maicrobe``: segmented on phase, 244 cells, 40x40, each crop stretched to 0-255).
 For each seed ``s`` it trains, on SYNTHETIC crops of the preset (seed ``s``), the models
 whose codes ``replearn domain`` reads -- the assignment's default CNN (small_cnn d4 w16 p0.25
-with its augmentation, 30 epochs on 300 labelled crops) and a 16-D autoencoder (the lecture's
-blocks, 10 epochs on 1,500 unlabelled crops) -- and then measures, as ``replearn domain`` does
+with its augmentation, the default ``[cnn] epochs`` (30 when the stored results were taken), on
+300 labelled crops) and a 16-D autoencoder (the lecture's blocks, 10 epochs on 1,500 unlabelled
+crops) -- and then measures, as ``replearn domain`` does
 (:func:`replearn.evaluate.domain_shift.domain_classifier_score`, seed ``s``), how well a
 logistic regression tells the real crops from 600 fresh SYNTHETIC crops (seed ``1000 + s``):
 on the CNN's ``features`` codes, on the autoencoder's codes and on raw pixels (PCA-50).
