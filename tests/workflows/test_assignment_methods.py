@@ -126,3 +126,7 @@ def test_the_report_says_when_semisup_rows_trained_longer(tmp_path):
         grid.load_grid(_config(tmp_path, text)))
     assert "times the supervised rows' steps" not in semisup_text(
         grid.load_grid(_config(tmp_path, "[cnn]\nmethod = [\"cnn\", \"semisup\"]\n")))
+    ft = "[cnn]\nmethod = [\"cnn\", \"simclr_ft\"]\nepochs = 20\n[semisup]\nsteps_scale = 3\n"
+    assert "FixMatch-style on the unlabelled crops too, for 3 x 20 epochs;" in semisup_text(
+        grid.load_grid(_config(tmp_path, ft + "fine_tune_unlabelled = true\n")))
+    assert "FixMatch-style" not in semisup_text(grid.load_grid(_config(tmp_path, ft)))  # plain fine-tuning

@@ -139,8 +139,11 @@ def semisup_text(config: dict[str, Any]) -> str:
     if "simclr_ft" in methods:
         text += (" The simclr_ft rows put a new head (dense, ReLU, dense) on the (b+) SimCLR encoder and train the "
                  f"whole network on the labelled crops, the encoder at {s['encoder_lr_scale']:g} times the learning "
-                 "rate of the head (its features should move less than the new head); their models are not saved "
-                 "(replearn predict rebuilds the small CNN only).")
+                 "rate of the head (its features should move less than the new head)"
+                 + (", FixMatch-style on the unlabelled crops too"
+                    + (f", for {s['steps_scale']} x {config['cnn']['epochs']} epochs" if s["steps_scale"] > 1 else "")
+                    if s["fine_tune_unlabelled"] else "")
+                 + "; their models are not saved (replearn predict rebuilds the small CNN only).")
     return text
 
 
