@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": 0.003,
         "weight_decay": 0.0001,
         "schedule": "onecycle",  # "onecycle", "cosine" or "none"
-        "bf16": "off",  # bfloat16 autocast: "auto" (where the hardware has native bf16), "on" or "off"
+        "bf16": "auto",  # bfloat16 autocast: "auto" (where the hardware has native bf16), "on" or "off"
         "channels_last": True,  # channels-last memory format (faster convolutions on CPUs)
         "tta": True,  # predict by averaging over the 8 symmetries of the square (test-time augmentation)
         "pretrain_n": 1000,  # generated labelled crops of grid points with a pretrain preset
