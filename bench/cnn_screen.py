@@ -1,0 +1,96 @@
+"""A quick screen of one-change variants of the assignment's plain CNN row on the stand-ins.
+
+Each variant changes one setting of the default grid's ``cnn d4 w16 p0.25 +aug`` row (a ``[cnn]`` key, or a
+``CNNClassifier`` parameter such as label smoothing) and trains it on the outer folds of the protocol only (no inner
+splits, no other rows), predicting with test-time augmentation: a few seconds per fit instead of the whole
+``replearn assignment``. Cases and seeds as in ``assignment_realistic.py``. The variants worth keeping then go
+through the whole protocol with ``assignment_realistic.py --config``.
+
+    python bench/cnn_screen.py --variants base bs16 ep150 --cases widefield-169 fashion-169 --seeds 0 1
+
+Writes ``{variant: {"<case>-s<seed>": [accuracy of each fold]}}`` to ``--out`` after every variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from assignment_realistic import CASES, ROOT, case_data
+from replearn.data.cell_augment import CellAugment
+from replearn.data.tensors import to_tensor
+from replearn.evaluate.tta import tta_average
+from replearn.workflows import _assignment_grid as grid
+from replearn.workflows import _assignment_models as models
+
+# name -> changes: a [cnn] key of the grid, or "_<param>" for a CNNClassifier parameter outside the grid
+VARIANTS = {
+    "base": {},
+    "w32": {"width": [32]},
+    "wd1e-3": {"weight_decay": 1e-3},
+    "ls0.1": {"_label_smoothing": 0.1},
+    "p0.5": {"dropout": [0.5]},
+    "ep150": {"epochs": 150},
+    "lr1e-3": {"lr": 1e-3},
+    "bs16": {"batch_size": 16},
+    "bs32": {"batch_size": 32},
+    "adamw1e-2": {"optimizer": "adamw", "weight_decay": 1e-2},
+    "cosine": {"schedule": "cosine"},
+}
+
+
+def screen(variant: str, case: str, seed: int) -> list[float]:
+    """Outer-fold accuracies of the plain CNN row with ``variant`` on ``case`` (data and folds of ``seed``)."""
+    config = grid.complete({}, None, False)
+    extra = {}
+    for key, value in VARIANTS[variant].items():
+        if key.startswith("_"):
+            extra[key[1:]] = value
+        else:
+            config["cnn"][key] = value
+    data = case_data(case, seed)
+    protocol = models.make_protocol(data, config, seed)
+    point = next(p for p in grid.cnn_points(config) if p.pretrain == "none" and p.method == "cnn")
+    x, y = to_tensor(data.labelled), data.labels
+    augment = CellAugment(**config["augment"])
+    out = []
+    for r, (tr, va) in enumerate(protocol.splits):
+        clf = models.grid_estimator(point, config, data.n_classes, seed + r, "cpu", augment)
+        clf.set_params(progress=False, **extra)
+        clf.fit(x[tr], torch.from_numpy(y[tr]))
+        out.append(float((tta_average(clf.predict_proba, x[va]).argmax(1) == y[va]).mean()))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--variants", nargs="+", default=["base", "bs32"], choices=sorted(VARIANTS))
+    ap.add_argument("--cases", nargs="+", default=[c for c in CASES if c.endswith("-169")], choices=CASES)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"cnn-screen-{time.strftime('%Y%m%d-%H%M%S')}.json"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results: dict[str, dict[str, list[float]]] = {}
+    for variant in args.variants:
+        for case in args.cases:
+            for seed in args.seeds:
+                t = time.perf_counter()
+                acc = results.setdefault(variant, {})[f"{case}-s{seed}"] = screen(variant, case, seed)
+                print(f"{variant} {case} seed {seed}: {np.mean(acc):.3f} {[round(a, 3) for a in acc]} "
+                      f"{time.perf_counter() - t:.0f} s", flush=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+        print(f"== {variant}: mean over cases {np.mean([np.mean(a) for a in results[variant].values()]):.4f}",
+              flush=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
