@@ -8,7 +8,9 @@ threads only (and differs with native bf16), so the test skips elsewhere. Baseli
 bf16 (``<case>.bf16.json``) were recorded later, from main after wave 2's merges (see git log), as regression
 guards rather than redesign checks. Machines that share a model name differ in the last bits (BLAS and oneDNN
 kernels per CPU model): from session 13 a baseline may name its CPU model (``<case>.bf16.family-25-model-17.json``,
-recorded from main when a new model gave other numbers for the same code), and is preferred on that model.
+recorded from main when a new model gave other numbers for the same code), and is preferred on that model. Session 15
+changed the assignment's defaults (batch size 16, bf16 "auto"): the assignment-derived cases were recorded again on
+family 25 model 17 and copied over their generic ``.bf16`` files, which now name that model (other models skip them).
 The ``--quick`` profiles are marked slow (about 6 minutes in all); the tiny profiles run in CI.
 """
 
