@@ -10,7 +10,7 @@ guards rather than redesign checks. Machines that share a model name differ in t
 kernels per CPU model): from session 13 a baseline may name its CPU model (``<case>.bf16.family-25-model-17.json``,
 recorded from main when a new model gave other numbers for the same code), and is preferred on that model. Session 15
 changed the assignment's defaults (batch size 16, bf16 "auto"): the assignment-derived cases were recorded again on
-family 25 model 17 and copied over their generic ``.bf16`` files, which now name that model (other models skip them).
+family 25 model 17 only, and their generic ``.bf16`` files (stale now) were removed, so other models skip them.
 The ``--quick`` profiles are marked slow (about 6 minutes in all); the tiny profiles run in CI.
 """
 
