@@ -42,11 +42,17 @@ VARIANTS = {
     "bs32": {"batch_size": 32},
     "adamw1e-2": {"optimizer": "adamw", "weight_decay": 1e-2},
     "cosine": {"schedule": "cosine"},
+    "pn4000e5": {"pretrain_n": 4000, "pretrain_epochs": 5},  # only changes the sim2real row
+    "pn8000e5": {"pretrain_n": 8000, "pretrain_epochs": 5},
+    "ens2": {"_members": 2},  # average the TTA probabilities of 2 networks trained with different seeds
+    "ens3": {"_members": 3},
 }
+# the grid's two supervised rows: the plain CNN and the sim-to-real one (pretrained on generated widefield crops)
+ROWS = {"plain": "none", "sim2real": "widefield"}
 
 
-def screen(variant: str, case: str, seed: int) -> list[float]:
-    """Outer-fold accuracies of the plain CNN row with ``variant`` on ``case`` (data and folds of ``seed``)."""
+def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float]:
+    """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``)."""
     config = grid.complete({}, None, False)
     extra = {}
     for key, value in VARIANTS[variant].items():
@@ -56,15 +62,20 @@ def screen(variant: str, case: str, seed: int) -> list[float]:
             config["cnn"][key] = value
     data = case_data(case, seed)
     protocol = models.make_protocol(data, config, seed)
-    point = next(p for p in grid.cnn_points(config) if p.pretrain == "none" and p.method == "cnn")
+    config["cnn"]["pretrain"] = [ROWS[row]]
+    point = next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])
+    members = extra.pop("members", 1)
     out = []
     for r, (tr, va) in enumerate(protocol.splits):
-        clf = models.grid_estimator(point, config, data.n_classes, seed + r, "cpu", augment)
-        clf.set_params(progress=False, **extra)
-        clf.fit(x[tr], torch.from_numpy(y[tr]))
-        out.append(float((tta_average(clf.predict_proba, x[va]).argmax(1) == y[va]).mean()))
+        proba = 0.0
+        for m in range(members):
+            clf = models.grid_estimator(point, config, data.n_classes, seed + r + 1000 * m, "cpu", augment)
+            clf.set_params(progress=False, **extra)
+            clf.fit(x[tr], torch.from_numpy(y[tr]))
+            proba = proba + tta_average(clf.predict_proba, x[va])
+        out.append(float((proba.argmax(1) == y[va]).mean()))
     return out
 
 
@@ -73,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="+", default=["base", "bs32"], choices=sorted(VARIANTS))
     ap.add_argument("--cases", nargs="+", default=[c for c in CASES if c.endswith("-169")], choices=CASES)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--row", default="plain", choices=sorted(ROWS), help="which CNN row of the grid to screen")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"cnn-screen-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     args = ap.parse_args(argv)
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in args.cases:
             for seed in args.seeds:
                 t = time.perf_counter()
-                acc = results.setdefault(variant, {})[f"{case}-s{seed}"] = screen(variant, case, seed)
+                acc = results.setdefault(variant, {})[f"{case}-s{seed}"] = screen(variant, case, seed, args.row)
                 print(f"{variant} {case} seed {seed}: {np.mean(acc):.3f} {[round(a, 3) for a in acc]} "
                       f"{time.perf_counter() - t:.0f} s", flush=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
