@@ -1,12 +1,13 @@
-"""A quick screen of one-change variants of the assignment's plain CNN row on the stand-ins.
+"""A quick screen of one-change variants of the assignment's supervised CNN rows on the stand-ins.
 
-Each variant changes one setting of the default grid's ``cnn d4 w16 p0.25 +aug`` row (a ``[cnn]`` key, or a
-``CNNClassifier`` parameter such as label smoothing) and trains it on the outer folds of the protocol only (no inner
-splits, no other rows), predicting with test-time augmentation: a few seconds per fit instead of the whole
+Each variant changes one setting of the default grid's ``cnn d4 w16 p0.25 +aug`` row (``--row plain``) or of its
+``+sim2real widefield`` twin (``--row sim2real``): a ``[cnn]`` key, a ``CNNClassifier`` parameter such as label
+smoothing, or ``_members`` networks of different seeds averaged. It trains on the outer folds of the protocol only
+(no inner splits, no other rows), predicting with test-time augmentation: a few seconds per fit instead of the whole
 ``replearn assignment``. Cases and seeds as in ``assignment_realistic.py``. The variants worth keeping then go
 through the whole protocol with ``assignment_realistic.py --config``.
 
-    python bench/cnn_screen.py --variants base bs16 ep150 --cases widefield-169 fashion-169 --seeds 0 1
+    python bench/cnn_screen.py --row plain --variants base bs16 ep150 --cases widefield-169 fashion-169 --seeds 0 1
 
 Writes ``{variant: {"<case>-s<seed>": [accuracy of each fold]}}`` to ``--out`` after every variant.
 """
