@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from assignment_realistic import REAL, ROOT, real_subset
+from cnn_screen import row_point
 from replearn.data import synthetic_aureus
 from replearn.data.cell_augment import CellAugment
 from replearn.data.tensors import to_tensor
@@ -48,7 +49,7 @@ def curve(source: str, seed: int, sizes: list[int], config: dict) -> dict[str, f
                                                                                        preset=source)
     x, y = to_tensor(data.labelled), data.labels
     x_test, y_test = x[-N_TEST:], y[-N_TEST:]
-    point = next(p for p in grid.cnn_points(config) if p.pretrain == "none" and p.method == "cnn")
+    point = row_point(config, "plain")
     augment = CellAugment(**config["augment"])
     out = {}
     for n in sizes:

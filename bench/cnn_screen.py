@@ -52,6 +52,12 @@ VARIANTS = {
 ROWS = {"plain": "none", "sim2real": "widefield"}
 
 
+def row_point(config: dict, row: str) -> grid.CnnPoint:
+    """The supervised grid point of ``row`` ("plain" or "sim2real") in a completed grid ``config``."""
+    config["cnn"]["pretrain"] = [ROWS[row]]
+    return next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
+
+
 def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float]:
     """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``)."""
     config = grid.complete({}, None, False)
@@ -63,8 +69,7 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float
             config["cnn"][key] = value
     data = case_data(case, seed)
     protocol = models.make_protocol(data, config, seed)
-    config["cnn"]["pretrain"] = [ROWS[row]]
-    point = next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
+    point = row_point(config, row)
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])
     members = extra.pop("members", 1)
