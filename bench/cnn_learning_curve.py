@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ from replearn.data import synthetic_aureus
 from replearn.data.cell_augment import CellAugment
 from replearn.data.tensors import to_tensor
 from replearn.evaluate.tta import tta_average
+from replearn.utils.atomic import write_text
 from replearn.utils.runtime import machine_info
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
@@ -77,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     for source in args.cases:
         for seed in args.seeds:
             results[f"{source}-s{seed}"] = curve(source, seed, sorted(args.sizes), config)
-            Path(args.out).write_text(json.dumps({"n_test": N_TEST, "sizes": sorted(args.sizes),
-                                                  "epochs": {n: epochs_for(n, config["cnn"]["epochs"])
-                                                             for n in sorted(args.sizes)},
-                                                  "results": results, "machine": machine_info()}, indent=1))
+            epochs = {n: epochs_for(n, config["cnn"]["epochs"]) for n in sorted(args.sizes)}
+            write_text(args.out, json.dumps({"n_test": N_TEST, "sizes": sorted(args.sizes), "epochs": epochs,
+                                             "results": results, "machine": machine_info()}, indent=1))
     print(f"wrote {args.out}")
     return 0
 

@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +26,7 @@ from assignment_realistic import CASES, ROOT, case_data
 from replearn.data.cell_augment import CellAugment
 from replearn.data.tensors import to_tensor
 from replearn.evaluate.tta import tta_average
+from replearn.utils.atomic import write_text
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 acc = results.setdefault(variant, {})[f"{case}-s{seed}"] = screen(variant, case, seed, args.row)
                 print(f"{variant} {case} seed {seed}: {np.mean(acc):.3f} {[round(a, 3) for a in acc]} "
                       f"{time.perf_counter() - t:.0f} s", flush=True)
-        Path(args.out).write_text(json.dumps(results, indent=1))
+        write_text(args.out, json.dumps(results, indent=1))
         print(f"== {variant}: mean over cases {np.mean([np.mean(a) for a in results[variant].values()]):.4f}",
               flush=True)
     print(f"wrote {args.out}")
