@@ -15,6 +15,7 @@ Writes ``{variant: {"<case>-s<seed>": [accuracy of each fold]}}`` to ``--out`` a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from assignment_realistic import CASES, ROOT, case_data
+from replearn.data.augment import random_shift
 from replearn.data.cell_augment import CellAugment
 from replearn.data.tensors import to_tensor
 from replearn.evaluate.tta import tta_average
@@ -38,6 +40,7 @@ VARIANTS = {
     "ls0.1": {"_label_smoothing": 0.1},
     "p0.5": {"dropout": [0.5]},
     "ep150": {"epochs": 150},
+    "ep180": {"epochs": 180},
     "lr1e-3": {"lr": 1e-3},
     "bs16": {"batch_size": 16},
     "bs32": {"batch_size": 32},
@@ -47,6 +50,9 @@ VARIANTS = {
     "pn8000e5": {"pretrain_n": 8000, "pretrain_epochs": 5},
     "ens2": {"_members": 2},  # average the TTA probabilities of 2 networks trained with different seeds
     "ens3": {"_members": 3},
+    "shift2": {"_shift": 2},  # then shift every crop by up to 2 px (zero fill) after the cell augmentation
+    "shift4": {"_shift": 4},
+    "dconv": {"_convs": 2},  # two conv-ReLU-BN layers per block instead of one (a layer spec)
 }
 # the grid's two supervised rows: the plain CNN and the sim-to-real one (pretrained on generated widefield crops)
 ROWS = {"plain": "none", "sim2real": "widefield"}
@@ -56,6 +62,15 @@ def row_point(config: dict, row: str) -> grid.CnnPoint:
     """The supervised grid point of ``row`` ("plain" or "sim2real") in a completed grid ``config``."""
     config["cnn"]["pretrain"] = [ROWS[row]]
     return next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
+
+
+def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int) -> list[str]:
+    """small_cnn(depth, width, dropout) as a layer spec with ``convs`` conv-ReLU-BN layers per block."""
+    spec = []
+    for i in range(point.depth):
+        spec += [f"conv {point.width * 2**i}", "relu", "bn"] * convs + ["maxpool"]
+    drop = [f"dropout {point.dropout}"] if point.dropout else []
+    return spec + ["gap as features"] + drop + [f"dense {config['cnn']['dense']}", "relu"] + drop + [f"dense {n_classes}"]
 
 
 def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float]:
@@ -72,7 +87,14 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float
     point = row_point(config, row)
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])
-    members = extra.pop("members", 1)
+    members, shift, convs = extra.pop("members", 1), extra.pop("shift", 0), extra.pop("convs", 1)
+    if shift:
+        cell_augment = augment
+
+        def augment(x, generator):
+            return random_shift(cell_augment(x, generator), generator, shift)
+    if convs > 1:
+        point = dataclasses.replace(point, spec=tuple(_spec(point, config, data.n_classes, convs)))
     out = []
     for r, (tr, va) in enumerate(protocol.splits):
         proba = 0.0
