@@ -81,8 +81,9 @@ def test_grid_estimator_keeps_the_cnn_settings_and_adds_the_semisup_ones(tmp_pat
     f = grid_estimator(ft, cfg, 3, 5, "cpu", None, encoder="E")
     assert type(plain) is CNNClassifier and isinstance(s, SemiSupervisedClassifier)
     assert isinstance(f, FineTunedClassifier)
-    for key in ("network_params", "epochs", "batch_size", "lr", "weight_decay", "schedule", "seed", "classes"):
+    for key in ("network_params", "batch_size", "lr", "weight_decay", "schedule", "seed", "classes"):
         assert s.get_params()[key] == plain.get_params()[key], key
+    assert s.epochs == 2 * plain.epochs and f.epochs == plain.epochs  # the default steps_scale, 2
     assert (s.unlabelled, s.ratio, s.ema, s.views, s.threshold) == ("U", 3, 0.99, "cells", 0.95)
     assert (s.align, s.strength) == (True, 0.5)  # the defaults: alignment to the labelled shares, milder strong view
     assert (f.encoder, f.encoder_lr_scale, f.unlabelled, f.head_hidden) == ("E", 0.1, None, 64)
@@ -124,8 +125,10 @@ def test_the_report_says_when_semisup_rows_trained_longer(tmp_path):
     text = "[cnn]\nmethod = [\"cnn\", \"semisup\"]\nepochs = 20\n[semisup]\nsteps_scale = 3\n"
     assert "they train for 3 times the supervised rows' steps (3 x 20 epochs)" in semisup_text(
         grid.load_grid(_config(tmp_path, text)))
+    assert "they train for 2 times the supervised rows' steps (2 x 90 epochs)" in semisup_text(
+        grid.load_grid(_config(tmp_path, "[cnn]\nmethod = [\"cnn\", \"semisup\"]\n")))  # the defaults
     assert "times the supervised rows' steps" not in semisup_text(
-        grid.load_grid(_config(tmp_path, "[cnn]\nmethod = [\"cnn\", \"semisup\"]\n")))
+        grid.load_grid(_config(tmp_path, "[cnn]\nmethod = [\"cnn\", \"semisup\"]\n[semisup]\nsteps_scale = 1\n")))
     ft = "[cnn]\nmethod = [\"cnn\", \"simclr_ft\"]\nepochs = 20\n[semisup]\nsteps_scale = 3\n"
     assert "FixMatch-style on the unlabelled crops too, for 3 x 20 epochs;" in semisup_text(
         grid.load_grid(_config(tmp_path, ft + "fine_tune_unlabelled = true\n")))

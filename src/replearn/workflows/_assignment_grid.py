@@ -79,7 +79,9 @@ DEFAULTS: dict[str, Any] = {
         "weight": 1.0,  # weight of the unlabelled loss
         "ema": 0.0,  # > 0: predict with an exponential moving average of the weights (FixMatch: 0.999)
         "align": True,  # distribution alignment of the pseudo-labels towards the labelled crops' class shares
-        "steps_scale": 1,  # a semi-supervised fit takes this many times the supervised CNN's steps
+        # a semi-supervised fit takes this many times the supervised CNN's steps (2: ahead of the CNN on both presets
+        # by more than the interval; 1 was level on widefield; docs/fewlabels.md, session 17)
+        "steps_scale": 2,
         "encoder_lr_scale": 0.1,  # simclr_ft: the encoder's learning rate as a fraction of [cnn] lr
         "fine_tune_unlabelled": False,  # simclr_ft: FixMatch-style on top (true) or plain fine-tuning (false)
     },
