@@ -53,6 +53,7 @@ VARIANTS = {
     "shift2": {"_shift": 2},  # then shift every crop by up to 2 px (zero fill) after the cell augmentation
     "shift4": {"_shift": 4},
     "dconv": {"_convs": 2},  # two conv-ReLU-BN layers per block instead of one (a layer spec)
+    "dconv34": {"_convs": 2, "_convs_from": 2},  # two in the blocks after the second (10x10 and 5x5 maps) only
 }
 # the grid's two supervised rows: the plain CNN and the sim-to-real one (pretrained on generated widefield crops)
 ROWS = {"plain": "none", "sim2real": "widefield"}
@@ -64,11 +65,12 @@ def row_point(config: dict, row: str) -> grid.CnnPoint:
     return next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
 
 
-def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int) -> list[str]:
-    """small_cnn(depth, width, dropout) as a layer spec with ``convs`` conv-ReLU-BN layers per block."""
+def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int, convs_from: int = 0) -> list[str]:
+    """small_cnn(depth, width, dropout) as a layer spec with ``convs`` conv-ReLU-BN layers in each block from block
+    ``convs_from`` (0-based) on, one before it."""
     spec = []
     for i in range(point.depth):
-        spec += [f"conv {point.width * 2**i}", "relu", "bn"] * convs + ["maxpool"]
+        spec += [f"conv {point.width * 2**i}", "relu", "bn"] * (convs if i >= convs_from else 1) + ["maxpool"]
     drop = [f"dropout {point.dropout}"] if point.dropout else []
     return spec + ["gap as features"] + drop + [f"dense {config['cnn']['dense']}", "relu"] + drop + [f"dense {n_classes}"]
 
@@ -88,13 +90,14 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])
     members, shift, convs = extra.pop("members", 1), extra.pop("shift", 0), extra.pop("convs", 1)
+    convs_from = extra.pop("convs_from", 0)
     if shift:
         cell_augment = augment
 
         def augment(x, generator):
             return random_shift(cell_augment(x, generator), generator, shift)
     if convs > 1:
-        point = dataclasses.replace(point, spec=tuple(_spec(point, config, data.n_classes, convs)))
+        point = dataclasses.replace(point, spec=tuple(_spec(point, config, data.n_classes, convs, convs_from)))
     out = []
     for r, (tr, va) in enumerate(protocol.splits):
         proba = 0.0
