@@ -28,6 +28,7 @@ from replearn.data.augment import random_shift
 from replearn.data.cell_augment import CellAugment
 from replearn.data.tensors import to_tensor
 from replearn.evaluate.tta import tta_average
+from replearn.models import small_cnn
 from replearn.utils.atomic import write_text
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import _assignment_models as models
@@ -66,13 +67,18 @@ def row_point(config: dict, row: str) -> grid.CnnPoint:
 
 
 def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int, convs_from: int = 0) -> list[str]:
-    """small_cnn(depth, width, dropout) as a layer spec with ``convs`` conv-ReLU-BN layers in each block from block
-    ``convs_from`` (0-based) on, one before it."""
-    spec = []
-    for i in range(point.depth):
-        spec += [f"conv {point.width * 2**i}", "relu", "bn"] * (convs if i >= convs_from else 1) + ["maxpool"]
-    drop = [f"dropout {point.dropout}"] if point.dropout else []
-    return spec + ["gap as features"] + drop + [f"dense {config['cnn']['dense']}", "relu"] + drop + [f"dense {n_classes}"]
+    """The grid point's small_cnn as a layer spec with each conv-ReLU-BN layer repeated ``convs`` times in the blocks
+    from block ``convs_from`` (0-based) on."""
+    net = small_cnn(n_classes=n_classes, depth=point.depth, width=point.width, dropout=point.dropout,
+                    dense=config["cnn"]["dense"])
+    spec, block = [], 0
+    for i, layer in enumerate(net.spec):
+        if layer.startswith("conv "):
+            spec += net.spec[i:i + 3] * (convs - 1 if block >= convs_from else 0)
+        elif layer == "maxpool":
+            block += 1
+        spec.append(layer)
+    return spec
 
 
 def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float]:
