@@ -55,6 +55,8 @@ VARIANTS = {
     "shift4": {"_shift": 4},
     "dconv": {"_convs": 2},  # two conv-ReLU-BN layers per block instead of one (a layer spec)
     "dconv34": {"_convs": 2, "_convs_from": 2},  # two in the blocks after the second (10x10 and 5x5 maps) only
+    "dconv12": {"_convs": 2, "_convs_until": 2},  # two in the first two blocks (40x40 and 20x20 maps) only
+    "dconv-ep60": {"_convs": 2, "epochs": 60},  # two per block, two thirds of the epochs (about the base's time)
 }
 # the grid's two supervised rows: the plain CNN and the sim-to-real one (pretrained on generated widefield crops)
 ROWS = {"plain": "none", "sim2real": "widefield"}
@@ -66,23 +68,25 @@ def row_point(config: dict, row: str) -> grid.CnnPoint:
     return next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
 
 
-def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int, convs_from: int = 0) -> list[str]:
+def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int, convs_from: int = 0,
+          convs_until: int = 99) -> list[str]:
     """The grid point's small_cnn as a layer spec with each conv-ReLU-BN layer repeated ``convs`` times in the blocks
-    from block ``convs_from`` (0-based) on."""
+    ``convs_from`` to ``convs_until`` - 1 (0-based)."""
     net = small_cnn(n_classes=n_classes, depth=point.depth, width=point.width, dropout=point.dropout,
                     dense=config["cnn"]["dense"])
     spec, block = [], 0
     for i, layer in enumerate(net.spec):
         if layer.startswith("conv "):
-            spec += net.spec[i:i + 3] * (convs - 1 if block >= convs_from else 0)
+            spec += net.spec[i:i + 3] * (convs - 1 if convs_from <= block < convs_until else 0)
         elif layer == "maxpool":
             block += 1
         spec.append(layer)
     return spec
 
 
-def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float]:
-    """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``)."""
+def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list[float], list[np.ndarray]]:
+    """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``), and each
+    fold's predicted probabilities (TTA, averaged over the members)."""
     config = grid.complete({}, None, False)
     extra = {}
     for key, value in VARIANTS[variant].items():
@@ -96,15 +100,16 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])
     members, shift, convs = extra.pop("members", 1), extra.pop("shift", 0), extra.pop("convs", 1)
-    convs_from = extra.pop("convs_from", 0)
+    convs_from, convs_until = extra.pop("convs_from", 0), extra.pop("convs_until", 99)
     if shift:
         cell_augment = augment
 
         def augment(x, generator):
             return random_shift(cell_augment(x, generator), generator, shift)
     if convs > 1:
-        point = dataclasses.replace(point, spec=tuple(_spec(point, config, data.n_classes, convs, convs_from)))
-    out = []
+        spec = _spec(point, config, data.n_classes, convs, convs_from, convs_until)
+        point = dataclasses.replace(point, spec=tuple(spec))
+    out, probas = [], []
     for r, (tr, va) in enumerate(protocol.splits):
         proba = 0.0
         for m in range(members):
@@ -113,7 +118,8 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> list[float
             clf.fit(x[tr], torch.from_numpy(y[tr]))
             proba = proba + tta_average(clf.predict_proba, x[va])
         out.append(float((proba.argmax(1) == y[va]).mean()))
-    return out
+        probas.append(proba / members)
+    return out, probas
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,18 +129,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--row", default="plain", choices=sorted(ROWS), help="which CNN row of the grid to screen")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--proba", action="store_true",
+                    help="also write each fold's probabilities to <out>.proba.json (to score ensembles of rows)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"cnn-screen-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     results: dict[str, dict[str, list[float]]] = {}
+    probas: dict[str, dict[str, list]] = {}
     for variant in args.variants:
         for case in args.cases:
             for seed in args.seeds:
                 t = time.perf_counter()
-                acc = results.setdefault(variant, {})[f"{case}-s{seed}"] = screen(variant, case, seed, args.row)
+                acc, proba = screen(variant, case, seed, args.row)
+                results.setdefault(variant, {})[f"{case}-s{seed}"] = acc
+                probas.setdefault(variant, {})[f"{case}-s{seed}"] = [np.round(p, 5).tolist() for p in proba]
                 print(f"{variant} {case} seed {seed}: {np.mean(acc):.3f} {[round(a, 3) for a in acc]} "
                       f"{time.perf_counter() - t:.0f} s", flush=True)
         write_text(args.out, json.dumps(results, indent=1))
+        if args.proba:
+            write_text(args.out.removesuffix(".json") + ".proba.json", json.dumps(probas))
         print(f"== {variant}: mean over cases {np.mean([np.mean(a) for a in results[variant].values()]):.4f}",
               flush=True)
     print(f"wrote {args.out}")
