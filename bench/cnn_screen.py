@@ -1,7 +1,8 @@
 """A quick screen of one-change variants of the assignment's supervised CNN rows on the stand-ins.
 
 Each variant changes one setting of the default grid's ``cnn d4 w16 p0.25 +aug`` row (``--row plain``) or of its
-``+sim2real widefield`` twin (``--row sim2real``): a ``[cnn]`` key, a ``CNNClassifier`` parameter such as label
+``+sim2real widefield`` twin (``--row sim2real``), or of the opt-in semi-supervised row (``--row semisup``, on the
+unlabelled crops plus generated ones, as the grid gives it): a ``[cnn]`` key, a ``CNNClassifier`` parameter such as label
 smoothing, or ``_members`` networks of different seeds averaged. It trains on the outer folds of the protocol only
 (no inner splits, no other rows), predicting with test-time augmentation: a few seconds per fit instead of the whole
 ``replearn assignment``. Cases and seeds as in ``assignment_realistic.py``. The variants worth keeping then go
@@ -58,14 +59,16 @@ VARIANTS = {
     "dconv12": {"_convs": 2, "_convs_until": 2},  # two in the first two blocks (40x40 and 20x20 maps) only
     "dconv-ep60": {"_convs": 2, "epochs": 60},  # two per block, two thirds of the epochs (about the base's time)
 }
-# the grid's two supervised rows: the plain CNN and the sim-to-real one (pretrained on generated widefield crops)
-ROWS = {"plain": "none", "sim2real": "widefield"}
+# row -> (pretrain preset, method): the grid's two supervised rows, the plain CNN and the sim-to-real one (pretrained
+# on generated widefield crops), and the opt-in semi-supervised row (the unlabelled crops plus generated ones)
+ROWS = {"plain": ("none", "cnn"), "sim2real": ("widefield", "cnn"), "semisup": ("none", "semisup")}
 
 
 def row_point(config: dict, row: str) -> grid.CnnPoint:
-    """The supervised grid point of ``row`` ("plain" or "sim2real") in a completed grid ``config``."""
-    config["cnn"]["pretrain"] = [ROWS[row]]
-    return next(p for p in grid.cnn_points(config) if p.pretrain == ROWS[row] and p.method == "cnn")
+    """The grid point of ``row`` (a key of ``ROWS``) in a completed grid ``config``."""
+    pretrain, method = ROWS[row]
+    config["cnn"]["pretrain"], config["cnn"]["method"] = [pretrain], [method]
+    return next(p for p in grid.cnn_points(config) if p.pretrain == pretrain and p.method == method)
 
 
 def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int, convs_from: int = 0,
@@ -99,6 +102,7 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
     point = row_point(config, row)
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])
+    unlabelled = to_tensor(models.pretraining_crops(data, config, seed)[0]) if point.method == "semisup" else None
     members, shift, convs = extra.pop("members", 1), extra.pop("shift", 0), extra.pop("convs", 1)
     convs_from, convs_until = extra.pop("convs_from", 0), extra.pop("convs_until", 99)
     if shift:
@@ -113,7 +117,7 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
     for r, (tr, va) in enumerate(protocol.splits):
         proba = 0.0
         for m in range(members):
-            clf = models.grid_estimator(point, config, data.n_classes, seed + r + 1000 * m, "cpu", augment)
+            clf = models.grid_estimator(point, config, data.n_classes, seed + r + 1000 * m, "cpu", augment, unlabelled)
             clf.set_params(progress=False, **extra)
             clf.fit(x[tr], torch.from_numpy(y[tr]))
             proba = proba + tta_average(clf.predict_proba, x[va])
