@@ -8,6 +8,7 @@ validation images. Writes ``bench/results/fewlabels-views-<method>-<stamp>.json`
 
     python bench/fewlabels_views.py                                   # cnn_aug, 10 per class, 3 draws
     python bench/fewlabels_views.py --method semisup --views current,noelastic --draws 2 --steps 1200
+    python bench/fewlabels_views.py --method semisup --views current --draws 5 --steps 1200 --neighbours 5
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main() -> int:
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--neighbours", type=int, default=0, help="semisup: strong views from one of K nearest images")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     data = split(load("fashion", None, None, 0, 0, 0, False))
@@ -83,7 +85,7 @@ def main() -> int:
                 epochs, per_epoch = repeated_epochs(len(y), args.steps, 32)
                 clf = SemiSupervisedClassifier(network_params=network, epochs=epochs, steps_per_epoch=per_epoch,
                                                unlabelled=unlabelled, threshold=0.9, ratio=7, views=(weak, strong),
-                                               align=True, seed=draw, **common)
+                                               align=True, neighbours=args.neighbours, seed=draw, **common)
             accuracy = float((clf.fit(x, y).predict(data.x_test) == data.y_test.numpy()).mean())
             runs.append({"view": name, "draw": draw, "accuracy": accuracy, "seconds": time.perf_counter() - start})
             print(f"draw {draw} {name:10s} {accuracy:.4f} ({runs[-1]['seconds']:.0f} s)", flush=True)

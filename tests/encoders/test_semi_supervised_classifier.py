@@ -66,6 +66,13 @@ def test_contract_clone_refit_and_refusals():
         SemiSupervisedClassifier(network=_mlp(), unlabelled=x, views="words").fit(x[:10], y[:10])
     with pytest.raises(ReplearnError, match="threshold"):
         SemiSupervisedClassifier(network=_mlp(), unlabelled=x, threshold=2.0).fit(x[:10], y[:10])
+    with pytest.raises(ReplearnError, match="neighbours must be an integer >= 0, got -1"):
+        SemiSupervisedClassifier(network=_mlp(), unlabelled=x, neighbours=-1).fit(x[:10], y[:10])
+    with pytest.raises(ReplearnError, match="neighbours=40 needs more than that many unlabelled images, got 40"):
+        SemiSupervisedClassifier(network=_mlp(), unlabelled=x, neighbours=40, epochs=1).fit(x[:10], y[:10])
+    assert clone(clf).get_params()["neighbours"] == 0
+    clf.set_params(neighbours=3).fit(x[:10], y[:10])  # neighbours found among the 40 unlabelled points
+    assert clf.predict(x).shape == (40,)
 
 
 def test_fine_tuning_keeps_the_pretrained_encoder_at_rate_zero_and_moves_it_otherwise():

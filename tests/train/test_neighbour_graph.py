@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from replearn.errors import ReplearnError
-from replearn.train.neighbour_graph import fuzzy_memberships, fuzzy_union, knn, neighbour_graph
+from replearn.train.neighbour_graph import fuzzy_memberships, fuzzy_union, knn, nearest_images, neighbour_graph
 
 
 def clusters(n_per: int = 40, k: int = 3, dim: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +59,12 @@ def test_images_are_flattened_and_bad_k_is_one_line():
     assert neighbour_graph(x, n_neighbors=5, pca_dims=None).shape == (30, 30)
     with pytest.raises(ReplearnError, match="n_neighbors must be between 1 and 29"):
         neighbour_graph(x, n_neighbors=31)
+
+
+def test_nearest_images_stay_in_their_cluster_in_pca_space():
+    x, labels = clusters()
+    images = x.reshape(len(x), 1, 2, -1)  # as images: flattened again inside
+    idx, dist = nearest_images(images, 4, pca_dims=3)
+    assert idx.shape == dist.shape == (len(x), 4) and idx.dtype == np.int64
+    assert (idx != np.arange(len(x))[:, None]).all() and (np.diff(dist, axis=1) >= 0).all()
+    assert (labels[idx] == labels[:, None]).all()

@@ -143,3 +143,46 @@ def test_the_aligned_objective_keeps_a_running_mean_of_the_predictions():
     fit(_mlp(), (x, y), None, TrainConfig(epochs=2, batch_size=4, lr=1e-2, device="cpu", seed=3), progress=False,
         objective=obj)
     assert obj.prob_mean.shape == (2,) and float(obj.prob_mean.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+class _Recorder(nn.Module):
+    """Records every batch it sees; predicts class 0 with certainty (every pseudo-label passes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        logits = torch.zeros(len(x), 2)
+        logits[:, 0] = 9.0
+        return logits + self.w
+
+
+def test_neighbour_views_take_the_strong_view_from_a_listed_neighbour():
+    m = 12
+    u = torch.arange(m, dtype=torch.float32).view(m, 1, 1, 1).expand(m, 1, 2, 2) / m  # image i is all i / m
+    neighbours = torch.tensor([[(i + 1) % m, (i + 2) % m] for i in range(m)])
+    x, y = torch.rand(4, 1, 2, 2) + 5.0, torch.tensor([0, 1, 0, 1])
+    obj = FixMatchObjective(u, _identity, _identity, threshold=0.5, ratio=5, neighbours=neighbours)
+    model = _Recorder()
+    obj(model, x, y, torch.Generator().manual_seed(0))
+    weak, both = model.seen
+    strong = both[len(x):]
+    assert len(weak) == len(strong) == 20
+    w_idx = torch.round(weak[:, 0, 0, 0] * m).long()
+    s_idx = torch.round(strong[:, 0, 0, 0] * m).long()
+    assert all(int(s) in neighbours[int(w)].tolist() for w, s in zip(w_idx, s_idx))  # never the image itself
+    assert len(set(((s_idx - w_idx) % m).tolist())) == 2  # both neighbours are drawn
+    model = _Recorder()
+    FixMatchObjective(u, _identity, _identity, threshold=0.5, ratio=5)(model, x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(model.seen[0], model.seen[1][len(x):])  # without neighbours: the image itself
+
+
+def test_neighbour_views_refuse_a_wrong_table():
+    u = torch.rand(5, 1, 2, 2)
+    with pytest.raises(ReplearnError, match=r"neighbours must be indices \(5, k\)"):
+        FixMatchObjective(u, _identity, _identity, neighbours=torch.zeros(4, 2, dtype=torch.long))
+    with pytest.raises(ReplearnError, match="neighbours must be indices"):
+        FixMatchObjective(u, _identity, _identity, neighbours=[[1]] * 5)

@@ -39,7 +39,8 @@ def test_bad_options_exit_2_with_one_line_before_any_folder(tmp_path, capsys):
     for extra, message in ((["--methods", "cnn,magic"], "'magic' is not a method"),
                            (["--labels", "1,x"], "expected counts per class"),
                            (["--dataset", "mnist", "--data", "d.npz"], "needs --dataset crops"),
-                           (["--dataset", "crops", "--methods", "transfer"], "no other data set")):
+                           (["--dataset", "crops", "--methods", "transfer"], "no other data set"),
+                           (["--neighbours", "-1"], "--neighbours: must be an integer of at least 0, got -1")):
         out = tmp_path / "bad"
         assert main(["fewlabels", "--out", str(out), *extra]) == 2
         err = capsys.readouterr().err.strip()
@@ -184,3 +185,21 @@ def test_two_worker_processes_give_the_records_of_one(tmp_path):
     records = [[{k: v for k, v in r.items() if k not in volatile} for r in m["records"]] for m in runs]
     assert records[0] == records[1] and len(records[0]) == 2 * 2 * 2
     assert list(runs[1]["pretraining_seconds"]) == ["autoencoder"]
+
+
+def test_neighbours_reach_the_semi_supervised_estimator_and_the_table(tmp_path, semisup_settings):
+    from replearn.workflows.fewlabels import Config
+
+    assert Config(dataset="fashion").neighbour_count() == 5
+    assert Config(dataset="fashion", neighbours=0).neighbour_count() == 0
+    assert Config().neighbour_count() == 0 and Config(dataset="crops").neighbour_count() == 0
+    toml = tmp_path / "c.toml"
+    toml.write_text('neighbours = "many"\n')
+    assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--config", str(toml)]) == 2
+    assert main(["fewlabels", "--out", str(tmp_path / "off"), *ONE_SEMISUP_RUN]) == 0
+    assert semisup_settings[-1]["neighbours"] == 0
+    assert "nearest unlabelled images" not in (tmp_path / "off" / "fewlabels.md").read_text()
+    assert main(["fewlabels", "--out", str(tmp_path / "on"), *ONE_SEMISUP_RUN, "--neighbours", "4"]) == 0
+    assert semisup_settings[-1]["neighbours"] == 4
+    assert "strong views from one of each image's 4 nearest unlabelled images" in (
+        tmp_path / "on" / "fewlabels.md").read_text()

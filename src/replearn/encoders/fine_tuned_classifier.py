@@ -84,12 +84,12 @@ class FineTunedClassifier(SemiSupervisedClassifier):
                  batch_size_predict: int = 256, image_shape: Sequence[int] | None = None,
                  unlabelled: ImageArray | None = None, threshold: float = 0.95, ratio: int = 7,
                  unlabelled_weight: float = 1.0, strength: float = 1.0, views: str | tuple = "digits",
-                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False,
+                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False, neighbours: int = 0,
                  encoder: nn.Module | None = None,
                  encoder_lr_scale: float = 0.1, head_hidden: int = 0, head_dropout: float = 0.0) -> None:
         kw = dict(locals())
         semi = ("unlabelled", "threshold", "ratio", "unlabelled_weight", "strength", "views", "steps_per_epoch", "ema",
-                "align")
+                "align", "neighbours")
         super().__init__(**{k: kw[k] for k in _CNN_PARAMS + semi})
         self.encoder = encoder
         self.encoder_lr_scale = encoder_lr_scale

@@ -32,6 +32,7 @@ from replearn.encoders._inputs import ImageArray, ImageInputError, normalise_ima
 from replearn.errors import ReplearnError
 from replearn.train import History, fit
 from replearn.train.ema import WeightAverage, check_decay
+from replearn.train.neighbour_graph import nearest_images
 from replearn.train.semisup import VIEW_KINDS, FixMatchObjective, check_fixmatch_settings, fixmatch_views
 
 #: CNNClassifier's parameters, in its order (the subclasses list them again: scikit-learn reads ``__init__``).
@@ -57,6 +58,8 @@ class SemiSupervisedClassifier(CNNClassifier):
             FixMatch: 0.999); the fitted model holds the average. 0: the last step's weights.
         align: distribution alignment of the pseudo-labels (:func:`~replearn.train.semisup.align_distribution`)
             towards the class shares of the labelled images (smoothed by one image per class).
+        neighbours: k > 0 makes each unlabelled image's strong view from one of its k nearest unlabelled images
+            (Euclidean, in 50 principal components of the pixels) instead of from the image itself; 0: off.
         The other parameters are :class:`~replearn.encoders.CNNClassifier`'s.
 
     Attributes: those of :class:`~replearn.encoders.CNNClassifier`.
@@ -71,7 +74,8 @@ class SemiSupervisedClassifier(CNNClassifier):
                  batch_size_predict: int = 256, image_shape: Sequence[int] | None = None,
                  unlabelled: ImageArray | None = None, threshold: float = 0.95, ratio: int = 7,
                  unlabelled_weight: float = 1.0, strength: float = 1.0, views: str | tuple = "digits",
-                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False) -> None:
+                 steps_per_epoch: int | None = None, ema: float = 0.0, align: bool = False,
+                 neighbours: int = 0) -> None:
         kw = dict(locals())
         super().__init__(**{k: kw[k] for k in _CNN_PARAMS})
         self.unlabelled = unlabelled
@@ -83,6 +87,7 @@ class SemiSupervisedClassifier(CNNClassifier):
         self.steps_per_epoch = steps_per_epoch
         self.ema = ema
         self.align = align
+        self.neighbours = neighbours
 
     # ------------------------------------------------------------------ hooks of the subclasses
     def _needs_unlabelled(self) -> bool:
@@ -107,6 +112,9 @@ class SemiSupervisedClassifier(CNNClassifier):
             raise ReplearnError(f"{name}: steps_per_epoch must be an integer >= 1 or None, got {spe!r}")
         check_fixmatch_settings(self.threshold, self.ratio, self.unlabelled_weight)
         check_decay(self.ema, f"{name}: ema")
+        k = self.neighbours
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ReplearnError(f"{name}: neighbours must be an integer >= 0, got {k!r}")
 
     def _objective(self, shape: tuple[int, ...], y: torch.Tensor,
                    n_classes: int) -> tuple[FixMatchObjective | None, Augment]:
@@ -122,8 +130,15 @@ class SemiSupervisedClassifier(CNNClassifier):
             return None, augment
         u = self._images(self.unlabelled, "unlabelled", shape=shape)
         counts = torch.bincount(y, minlength=n_classes).float() + 1.0
+        neighbours = None
+        if self.neighbours:
+            if int(self.neighbours) >= len(u):
+                raise ReplearnError(f"{type(self).__name__}: neighbours={self.neighbours} needs more than that many "
+                                    f"unlabelled images, got {len(u)}")
+            neighbours = torch.from_numpy(nearest_images(u.float().cpu().numpy(), int(self.neighbours),
+                                                         seed=int(self.seed))[0])
         return FixMatchObjective(u, weak, strong, float(self.threshold), int(self.ratio), float(self.unlabelled_weight),
-                                 bool(self.align), counts / counts.sum()), augment
+                                 bool(self.align), counts / counts.sum(), neighbours), augment
 
     def _repeats(self, n: int, objective: FixMatchObjective | None) -> int:
         """How many times the labelled images are repeated in one epoch."""

@@ -5,7 +5,8 @@
 membership strengths ``exp(-(d - rho_i) / sigma_i)`` (``rho_i``: distance to the
 nearest neighbour, ``sigma_i`` chosen so that the strengths of point i sum to
 ``log2(k)``); :func:`fuzzy_union` symmetrises them, ``A + A.T - A * A.T``.
-:func:`neighbour_graph` does all three on images or feature rows.
+:func:`neighbour_graph` does all three on images or feature rows; :func:`nearest_images` gives the
+neighbours alone (e.g. for :class:`replearn.train.semisup.FixMatchObjective`'s neighbour views).
 """
 
 from __future__ import annotations
@@ -78,17 +79,25 @@ def fuzzy_union(idx: np.ndarray, weights: np.ndarray) -> sp.csr_matrix:
     return g.astype(np.float32)
 
 
-def neighbour_graph(x: np.ndarray, n_neighbors: int = 15, pca_dims: int | None = 50, seed: int = 0) -> sp.csr_matrix:
-    """UMAP's fuzzy neighbour graph of ``x`` (N, ...) (images are flattened): a symmetric CSR matrix (N, N).
+def nearest_images(x: np.ndarray, k: int, pca_dims: int | None = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn` of images or rows ``x`` (N, ...) (flattened): indices (N, k) int64 and distances (N, k).
 
-    ``n_neighbors`` counts the point itself, as UMAP does (15: 14 neighbours). With ``pca_dims`` the
-    neighbours are searched in that many principal components of the rows (exact search, much faster
-    than in 784 pixels; None: in the rows themselves).
+    With ``pca_dims`` the neighbours are searched in that many principal components of the rows (exact search,
+    much faster than in 784 pixels; None: in the rows themselves).
     """
     rows = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
     if pca_dims is not None and pca_dims < min(rows.shape):
         from sklearn.decomposition import PCA
 
         rows = PCA(n_components=int(pca_dims), random_state=seed).fit_transform(rows).astype(np.float32)
-    idx, dist = knn(rows, int(n_neighbors) - 1)
+    return knn(rows, int(k))
+
+
+def neighbour_graph(x: np.ndarray, n_neighbors: int = 15, pca_dims: int | None = 50, seed: int = 0) -> sp.csr_matrix:
+    """UMAP's fuzzy neighbour graph of ``x`` (N, ...) (images are flattened): a symmetric CSR matrix (N, N).
+
+    ``n_neighbors`` counts the point itself, as UMAP does (15: 14 neighbours); ``pca_dims`` as in
+    :func:`nearest_images`.
+    """
+    idx, dist = nearest_images(x, int(n_neighbors) - 1, pca_dims, seed)
     return fuzzy_union(idx, fuzzy_memberships(dist))

@@ -136,6 +136,10 @@ class FixMatchObjective:
         align: distribution alignment of the weak views' predictions (:func:`align_distribution`) before
             thresholding, against a running mean (momentum ``ALIGN_MOMENTUM`` per step) of the predictions.
         shares: the class shares (K,) that alignment aims at, e.g. the labelled images' (None: balanced).
+        neighbours: optional (M, k) indices into ``unlabelled`` of each image's nearest unlabelled images
+            (:func:`replearn.train.neighbour_graph.nearest_images`). With them the strong view of an image is made
+            from one of its k neighbours, drawn at random: its prediction must match the image's pseudo-label, so
+            that images close in pixel space share a class, as well as the views of one image.
 
     ``objective(model, x, y, generator) -> (loss, logits of x)`` for :func:`replearn.train.fit`.
     The weak views run without gradients; the labelled batch and the strong views share one
@@ -146,11 +150,16 @@ class FixMatchObjective:
 
     def __init__(self, unlabelled: torch.Tensor, weak: Augment, strong: Augment, threshold: float = 0.95,
                  ratio: int = 7, weight: float = 1.0, align: bool = False,
-                 shares: torch.Tensor | None = None) -> None:
+                 shares: torch.Tensor | None = None, neighbours: torch.Tensor | None = None) -> None:
         if not isinstance(unlabelled, torch.Tensor) or unlabelled.dim() != 4 or unlabelled.shape[0] < 1:
             shape = tuple(unlabelled.shape) if isinstance(unlabelled, torch.Tensor) else type(unlabelled).__name__
             raise ReplearnError(f"FixMatch: unlabelled must be images (M, C, H, W) with M >= 1, got {shape}")
         check_fixmatch_settings(threshold, ratio, weight)
+        if neighbours is not None and (not isinstance(neighbours, torch.Tensor) or neighbours.dim() != 2
+                                       or neighbours.shape[0] != unlabelled.shape[0] or neighbours.shape[1] < 1):
+            shape = tuple(neighbours.shape) if isinstance(neighbours, torch.Tensor) else type(neighbours).__name__
+            raise ReplearnError(f"FixMatch: neighbours must be indices ({unlabelled.shape[0]}, k), got {shape}")
+        self.neighbours = None if neighbours is None else neighbours.long()
         self.unlabelled = unlabelled
         self.weak, self.strong = weak, strong
         self.threshold, self.ratio, self.weight = float(threshold), int(ratio), float(weight)
@@ -165,7 +174,11 @@ class FixMatchObjective:
         n = x.shape[0]
         idx = torch.randint(0, self.unlabelled.shape[0], (self.ratio * n,), generator=generator)
         u = self.unlabelled.index_select(0, idx.to(x.device))
-        weak, strong = self.weak(u, generator), self.strong(u, generator)
+        other = u
+        if self.neighbours is not None:  # the strong view of a random one of each image's neighbours
+            pick = torch.randint(0, self.neighbours.shape[1], (len(idx),), generator=generator)
+            other = self.unlabelled.index_select(0, self.neighbours[idx, pick].to(x.device))
+        weak, strong = self.weak(u, generator), self.strong(other, generator)
         with torch.no_grad():
             logits_weak = model(weak)
             if self.align:

@@ -76,7 +76,9 @@ def add_outputs(result: Any, cfg: Any, data: Any) -> None:
             f"class (stratified, the same for every method); the unlabelled pool is the rest of the training set. "
             f"Steps per run: {cfg.steps} (supervised / fine-tuning), {cfg.semisup_steps} (semi-supervised, threshold "
             f"{cfg.threshold}, ratio {cfg.ratio}, strength {cfg.strength}, alignment "
-            f"{'on' if cfg.aligns() else 'off'}, {cfg.labelled_view} view of the labelled images); "
+            f"{'on' if cfg.aligns() else 'off'}, {cfg.labelled_view} view of the labelled images"
+            + (f", strong views from one of each image's {cfg.neighbour_count()} nearest unlabelled images"
+               if cfg.neighbour_count() else "") + "); "
             f"batch {cfg.batch_size}; lr {cfg.lr}. "
             "Pretraining (once, no labels): "
             + (", ".join(f"{k} {v:.0f} s" for k, v in m["pretraining_seconds"].items()) or "none")
