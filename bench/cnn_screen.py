@@ -87,6 +87,12 @@ def _spec(point: grid.CnnPoint, config: dict, n_classes: int, convs: int, convs_
     return spec
 
 
+def case_protocol(case: str, seed: int, config: dict | None = None) -> tuple:
+    """The data of ``case`` (seed ``seed``) and its protocol's splits under the grid ``config`` (default grid)."""
+    data = case_data(case, seed)
+    return data, models.make_protocol(data, config or grid.complete({}, None, False), seed)
+
+
 def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list[float], list[np.ndarray]]:
     """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``), and each
     fold's predicted probabilities (TTA, averaged over the members)."""
@@ -97,8 +103,7 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
             extra[key[1:]] = value
         else:
             config["cnn"][key] = value
-    data = case_data(case, seed)
-    protocol = models.make_protocol(data, config, seed)
+    data, protocol = case_protocol(case, seed, config)
     point = row_point(config, row)
     x, y = to_tensor(data.labelled), data.labels
     augment = CellAugment(**config["augment"])

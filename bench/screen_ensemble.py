@@ -18,18 +18,15 @@ import sys
 
 import numpy as np
 
-from assignment_realistic import case_data
+from cnn_screen import case_protocol
 from replearn.evaluate.metrics import mean_ci
 from replearn.utils.atomic import write_text
-from replearn.workflows import _assignment_grid as grid
-from replearn.workflows import _assignment_models as models
 
 
 def fold_labels(key: str) -> list[np.ndarray]:
     """The labels of each outer fold of ``<case>-s<seed>``, as ``cnn_screen.py`` split them."""
     case, seed = key.rsplit("-s", 1)
-    data = case_data(case, int(seed))
-    protocol = models.make_protocol(data, grid.complete({}, None, False), int(seed))
+    data, protocol = case_protocol(case, int(seed))
     return [data.labels[va] for _, va in protocol.splits]
 
 
