@@ -60,10 +60,16 @@ def main() -> int:
     parser.add_argument("--views", default=",".join(VIEWS), help=f"comma-separated, from {', '.join(VIEWS)}")
     parser.add_argument("--labels", type=int, default=10)
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--first-draw", type=int, default=0, help="draws first-draw .. first-draw + draws - 1")
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--neighbours", type=int, default=0, help="semisup: strong views from one of K nearest images")
+    parser.add_argument("--threshold", type=float, default=0.9, help="semisup: pseudo-label confidence threshold")
+    parser.add_argument("--weight", type=float, default=1.0, help="semisup: weight of the unlabelled loss")
+    parser.add_argument("--ema", type=float, default=0.0, help="semisup: decay of a moving average of the weights")
+    parser.add_argument("--strong-labelled", action="store_true", help="semisup: the strong view on labelled images")
+    parser.add_argument("--flip-tta", action="store_true", help="also score the average over the image and its mirror")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     data = split(load("fashion", None, None, 0, 0, 0, False))
@@ -71,7 +77,7 @@ def main() -> int:
     common = dict(batch_size=32, lr=3e-3, schedule="cosine", classes=list(range(10)), device=args.device,
                   progress=False)
     runs = []
-    for draw in range(args.draws):
+    for draw in range(args.first_draw, args.first_draw + args.draws):
         labelled, unlabelled = data.draw(args.labels, draw)
         x, y = data.x[torch.from_numpy(labelled)], data.y[torch.from_numpy(labelled)]
         for name in args.views.split(","):
@@ -84,11 +90,18 @@ def main() -> int:
                 weak = fixmatch_views("fashion", args.strength)[0]
                 epochs, per_epoch = repeated_epochs(len(y), args.steps, 32)
                 clf = SemiSupervisedClassifier(network_params=network, epochs=epochs, steps_per_epoch=per_epoch,
-                                               unlabelled=unlabelled, threshold=0.9, ratio=7, views=(weak, strong),
-                                               align=True, neighbours=args.neighbours, seed=draw, **common)
-            accuracy = float((clf.fit(x, y).predict(data.x_test) == data.y_test.numpy()).mean())
+                                               unlabelled=unlabelled, threshold=args.threshold, ratio=7,
+                                               unlabelled_weight=args.weight, views=(weak, strong),
+                                               align=True, neighbours=args.neighbours, ema=args.ema,
+                                               augment=strong if args.strong_labelled else None, seed=draw, **common)
+            proba = clf.fit(x, y).predict_proba(data.x_test)
+            accuracy = float((proba.argmax(1) == data.y_test.numpy()).mean())
             runs.append({"view": name, "draw": draw, "accuracy": accuracy, "seconds": time.perf_counter() - start})
-            print(f"draw {draw} {name:10s} {accuracy:.4f} ({runs[-1]['seconds']:.0f} s)", flush=True)
+            if args.flip_tta:  # clothes may be mirrored: average the image's and its mirror's probabilities
+                both = proba + clf.predict_proba(data.x_test.flip(-1))
+                runs[-1]["accuracy_flip_tta"] = float((both.argmax(1) == data.y_test.numpy()).mean())
+            print(f"draw {draw} {name:10s} {accuracy:.4f} ({runs[-1]['seconds']:.0f} s)"
+                  + (f" flip-TTA {runs[-1]['accuracy_flip_tta']:.4f}" if args.flip_tta else ""), flush=True)
     summary = {name: float(np.mean([r["accuracy"] for r in runs if r["view"] == name]))
                for name in args.views.split(",")}
     print(json.dumps(summary, indent=1))
