@@ -193,11 +193,18 @@ def test_neighbours_reach_the_semi_supervised_estimator_and_the_table(tmp_path, 
     assert Config(dataset="fashion").neighbour_count() == 5
     assert Config(dataset="fashion", neighbours=0).neighbour_count() == 0
     assert Config().neighbour_count() == 0 and Config(dataset="crops").neighbour_count() == 0
+    assert Config(dataset="fashion").pseudo_label_threshold() == 0.7
+    assert Config(dataset="fashion", threshold=0.95).pseudo_label_threshold() == 0.95
+    assert Config().pseudo_label_threshold() == 0.9 and Config(dataset="crops").pseudo_label_threshold() == 0.9
     toml = tmp_path / "c.toml"
     toml.write_text('neighbours = "many"\n')
     assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--config", str(toml)]) == 2
+    toml.write_text('threshold = "high"\n')
+    assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--config", str(toml)]) == 2
+    assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--threshold", "1.5"]) == 2
+    assert not (tmp_path / "bad").exists()
     assert main(["fewlabels", "--out", str(tmp_path / "off"), *ONE_SEMISUP_RUN]) == 0
-    assert semisup_settings[-1]["neighbours"] == 0
+    assert semisup_settings[-1]["neighbours"] == 0 and semisup_settings[-1]["threshold"] == 0.9
     assert "nearest unlabelled images" not in (tmp_path / "off" / "fewlabels.md").read_text()
     assert main(["fewlabels", "--out", str(tmp_path / "on"), *ONE_SEMISUP_RUN, "--neighbours", "4"]) == 0
     assert semisup_settings[-1]["neighbours"] == 4
