@@ -23,11 +23,13 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from assignment_realistic import CASES, ROOT, case_data
 from replearn.data.augment import random_shift
 from replearn.data.cell_augment import CellAugment
 from replearn.data.tensors import to_tensor
+from replearn.encoders import cnn_classifier
 from replearn.evaluate.tta import tta_average
 from replearn.models import small_cnn
 from replearn.utils.atomic import write_text
@@ -58,6 +60,8 @@ VARIANTS = {
     "dconv34": {"_convs": 2, "_convs_from": 2},  # two in the blocks after the second (10x10 and 5x5 maps) only
     "dconv12": {"_convs": 2, "_convs_until": 2},  # two in the first two blocks (40x40 and 20x20 maps) only
     "dconv-ep60": {"_convs": 2, "epochs": 60},  # two per block, two thirds of the epochs (about the base's time)
+    "mixup1": {"_mixup": 1.0},  # train on mixup pairs (Zhang et al. 2018), mixing weight ~ Beta(1, 1)
+    "mixup0.4": {"_mixup": 0.4},  # ... ~ Beta(0.4, 0.4): mostly near one of the two images
 }
 # row -> (pretrain preset, method): the grid's two supervised rows, the plain CNN and the sim-to-real one (pretrained
 # on generated widefield crops), and the opt-in semi-supervised row (the unlabelled crops plus generated ones)
@@ -93,6 +97,20 @@ def case_protocol(case: str, seed: int, config: dict | None = None) -> tuple:
     return data, models.make_protocol(data, config or grid.complete({}, None, False), seed)
 
 
+def mixup(alpha: float):
+    """A training objective on mixup pairs: each batch mixed with a shuffled copy of itself, weight ~ Beta(alpha,
+    alpha) per batch, the loss mixed the same way (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization")."""
+
+    def objective(model, x, y, generator):
+        lam = float(np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=generator))).beta(alpha, alpha))
+        perm = torch.randperm(len(x), generator=generator).to(x.device)
+        logits = model(lam * x + (1.0 - lam) * x[perm]).float()
+        loss = lam * F.cross_entropy(logits, y) + (1.0 - lam) * F.cross_entropy(logits, y[perm])
+        return loss, logits
+
+    return objective
+
+
 def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list[float], list[np.ndarray]]:
     """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``), and each
     fold's predicted probabilities (TTA, averaged over the members)."""
@@ -110,6 +128,10 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
     unlabelled = to_tensor(models.pretraining_crops(data, config, seed)[0]) if point.method == "semisup" else None
     members, shift, convs = extra.pop("members", 1), extra.pop("shift", 0), extra.pop("convs", 1)
     convs_from, convs_until = extra.pop("convs_from", 0), extra.pop("convs_until", 99)
+    engine_fit = cnn_classifier.fit
+    if extra.get("mixup"):  # every fit of CNNClassifier (the sim-to-real pretraining too) trains on mixup pairs
+        objective = mixup(extra.pop("mixup"))
+        cnn_classifier.fit = lambda *a, **kw: engine_fit(*a, objective=objective, **kw)
     if shift:
         cell_augment = augment
 
@@ -128,6 +150,7 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
             proba = proba + tta_average(clf.predict_proba, x[va])
         out.append(float((proba.argmax(1) == y[va]).mean()))
         probas.append(proba / members)
+    cnn_classifier.fit = engine_fit
     return out, probas
 
 
