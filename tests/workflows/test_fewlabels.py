@@ -187,7 +187,7 @@ def test_two_worker_processes_give_the_records_of_one(tmp_path):
     assert list(runs[1]["pretraining_seconds"]) == ["autoencoder"]
 
 
-def test_neighbours_reach_the_semi_supervised_estimator_and_the_table(tmp_path, semisup_settings):
+def test_dataset_defaults_reach_the_semi_supervised_estimator_and_the_table(tmp_path, semisup_settings):
     from replearn.workflows.fewlabels import Config
 
     assert Config(dataset="fashion").neighbour_count() == 5
