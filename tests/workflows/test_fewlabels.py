@@ -187,15 +187,12 @@ def test_two_worker_processes_give_the_records_of_one(tmp_path):
     assert list(runs[1]["pretraining_seconds"]) == ["autoencoder"]
 
 
-def test_dataset_defaults_reach_the_semi_supervised_estimator_and_the_table(tmp_path, semisup_settings):
+def test_neighbours_reach_the_semi_supervised_estimator_and_the_table(tmp_path, semisup_settings):
     from replearn.workflows.fewlabels import Config
 
     assert Config(dataset="fashion").neighbour_count() == 5
     assert Config(dataset="fashion", neighbours=0).neighbour_count() == 0
     assert Config().neighbour_count() == 0 and Config(dataset="crops").neighbour_count() == 0
-    assert Config(dataset="fashion").pseudo_label_threshold() == 0.7
-    assert Config(dataset="fashion", threshold=0.95).pseudo_label_threshold() == 0.95
-    assert Config().pseudo_label_threshold() == 0.9 and Config(dataset="crops").pseudo_label_threshold() == 0.9
     toml = tmp_path / "c.toml"
     toml.write_text('neighbours = "many"\n')
     assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--config", str(toml)]) == 2

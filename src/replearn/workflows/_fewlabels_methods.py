@@ -100,9 +100,8 @@ class Pretrained:
 def _semi_supervised(cfg: Any, kind: str, unlabelled: torch.Tensor) -> dict[str, Any]:
     """The FixMatch-style settings of a semi-supervised method (``semisup``, ``simclr_semi``) from the options."""
     labelled_view = fixmatch_views(kind, cfg.strength)[1] if cfg.labelled_view == "strong" else None
-    return dict(unlabelled=unlabelled, threshold=cfg.pseudo_label_threshold(), ratio=cfg.ratio,
-                strength=cfg.strength, views=kind, ema=cfg.ema, align=cfg.aligns(), augment=labelled_view,
-                neighbours=cfg.neighbour_count())
+    return dict(unlabelled=unlabelled, threshold=cfg.threshold, ratio=cfg.ratio, strength=cfg.strength, views=kind,
+                ema=cfg.ema, align=cfg.aligns(), augment=labelled_view, neighbours=cfg.neighbour_count())
 
 
 def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unlabelled: torch.Tensor,

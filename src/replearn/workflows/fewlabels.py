@@ -41,10 +41,8 @@ examples:
 """
 CONFIG_FILE = True
 DEFAULT_METHODS = "cnn,cnn_aug,semisup"  # what fits the 60-minute budget on 2 cores (docs/fewlabels.md)
-#: Semi-supervised settings by data set when not given (docs/fewlabels.md), else ``(default, {data set: value})``:
-#: Fashion-MNIST's strong views from one of 5 nearest images (10 per class 71.94% -> 75.07%, 5 draws, session 18)
-#: and pseudo-labels from confidence 0.7 (chosen on a validation split, session 19); 0 (off) and 0.9 elsewhere.
-DATASET_DEFAULTS = {"neighbours": (0, {"fashion": 5}), "threshold": (0.9, {"fashion": 0.7})}
+#: --neighbours by data set when not given: Fashion-MNIST 10 per class 71.94% -> 75.07% (5 draws, session 18)
+DEFAULT_NEIGHBOURS = {"fashion": 5}
 
 
 # ----------------------------------------------------------------------------- Setup
@@ -65,9 +63,7 @@ class Config(MnistRunOptions, ParallelOptions):
     lr: float = option(3e-3, "peak learning rate (Adam, cosine schedule)")
     weight_decay: float = option(0.0, "decoupled weight decay of every CNN (AdamW when > 0)")
     width: int = option(16, "filters of the first conv block of every CNN (doubling over 3 blocks)")
-    threshold: float | None = option(None, "semi-supervised: confidence a pseudo-label needs (default: 0.7 for "
-                                     "Fashion-MNIST, +1.3 points on a validation split at 10 labels per class; 0.9 "
-                                     "for MNIST and the crops; docs/fewlabels.md)", parse=float)
+    threshold: float = option(0.9, "semi-supervised: confidence a pseudo-label needs")
     ratio: int = option(7, "semi-supervised: unlabelled images per labelled image in a step")
     strength: float = option(0.5, "strength of the strong augmentation, 0..1 (0.5 beat 1.0 and 0.3 on MNIST)")
     ema: float = option(0.0, "semi-supervised: decay of the weights' moving average used for testing (0: off)")
@@ -97,11 +93,8 @@ class Config(MnistRunOptions, ParallelOptions):
             raise ReplearnError(f"--neighbours: must be an integer of at least 0, got {k!r}")
         self.label_counts(), self.method_list()
         check_decay(self.ema, "--ema")
-        t = self.threshold
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0):
-            raise ReplearnError(f"--threshold: must be a number in [0, 1], got {t!r}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise ReplearnError(f"--strength: must be in [0, 1], got {self.strength}")
+        if not 0.0 <= self.threshold <= 1.0 or not 0.0 <= self.strength <= 1.0:
+            raise ReplearnError(f"--threshold and --strength must be in [0, 1], got {self.threshold}, {self.strength}")
         if self.data_file is not None and self.dataset != "crops":
             raise ReplearnError(f"--data is the crops' data.npz; it needs --dataset crops, "
                                 f"got --dataset {self.dataset}")
@@ -115,16 +108,9 @@ class Config(MnistRunOptions, ParallelOptions):
     def neighbour_count(self) -> int:
         """Nearest unlabelled images a strong view is drawn from: ``--neighbours``, else 5 for Fashion-MNIST, 0 (off)
         for MNIST and the crops (where they did not help; docs/fewlabels.md)."""
-        return self._dataset_default("neighbours")
-
-    def pseudo_label_threshold(self) -> float:
-        """Confidence a pseudo-label needs: ``--threshold``, else 0.7 for Fashion-MNIST and 0.9 otherwise."""
-        return float(self._dataset_default("threshold"))
-
-    def _dataset_default(self, name: str):
-        given = getattr(self, name)
-        default, by_dataset = DATASET_DEFAULTS[name]
-        return by_dataset.get(self.dataset, default) if given is None else given
+        if self.neighbours is not None:
+            return self.neighbours
+        return DEFAULT_NEIGHBOURS.get(self.dataset, 0)
 
     def label_counts(self) -> list:
         return parse_labels(self.labels)

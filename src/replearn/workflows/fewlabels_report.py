@@ -75,7 +75,7 @@ def add_outputs(result: Any, cfg: Any, data: Any) -> None:
             f"extra unlabelled), {m['n_test']} test images, never trained on. Each draw labels k training images per "
             f"class (stratified, the same for every method); the unlabelled pool is the rest of the training set. "
             f"Steps per run: {cfg.steps} (supervised / fine-tuning), {cfg.semisup_steps} (semi-supervised, threshold "
-            f"{cfg.pseudo_label_threshold()}, ratio {cfg.ratio}, strength {cfg.strength}, alignment "
+            f"{cfg.threshold}, ratio {cfg.ratio}, strength {cfg.strength}, alignment "
             f"{'on' if cfg.aligns() else 'off'}, {cfg.labelled_view} view of the labelled images"
             + (f", strong views from one of each image's {cfg.neighbour_count()} nearest unlabelled images"
                if cfg.neighbour_count() else "") + "); "
