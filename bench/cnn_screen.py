@@ -141,16 +141,19 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
         spec = _spec(point, config, data.n_classes, convs, convs_from, convs_until)
         point = dataclasses.replace(point, spec=tuple(spec))
     out, probas = [], []
-    for r, (tr, va) in enumerate(protocol.splits):
-        proba = 0.0
-        for m in range(members):
-            clf = models.grid_estimator(point, config, data.n_classes, seed + r + 1000 * m, "cpu", augment, unlabelled)
-            clf.set_params(progress=False, **extra)
-            clf.fit(x[tr], torch.from_numpy(y[tr]))
-            proba = proba + tta_average(clf.predict_proba, x[va])
-        out.append(float((proba.argmax(1) == y[va]).mean()))
-        probas.append(proba / members)
-    cnn_classifier.fit = engine_fit
+    try:
+        for r, (tr, va) in enumerate(protocol.splits):
+            proba = 0.0
+            for m in range(members):
+                clf = models.grid_estimator(point, config, data.n_classes, seed + r + 1000 * m, "cpu", augment,
+                                            unlabelled)
+                clf.set_params(progress=False, **extra)
+                clf.fit(x[tr], torch.from_numpy(y[tr]))
+                proba = proba + tta_average(clf.predict_proba, x[va])
+            out.append(float((proba.argmax(1) == y[va]).mean()))
+            probas.append(proba / members)
+    finally:  # the next variant trains with the engine's own loss again, even after an error
+        cnn_classifier.fit = engine_fit
     return out, probas
 
 

@@ -40,7 +40,8 @@ def test_bad_options_exit_2_with_one_line_before_any_folder(tmp_path, capsys):
                            (["--labels", "1,x"], "expected counts per class"),
                            (["--dataset", "mnist", "--data", "d.npz"], "needs --dataset crops"),
                            (["--dataset", "crops", "--methods", "transfer"], "no other data set"),
-                           (["--neighbours", "-1"], "--neighbours: must be an integer of at least 0, got -1")):
+                           (["--neighbours", "-1"], "--neighbours: must be an integer of at least 0, got -1"),
+                           (["--threshold", "1.5"], "--threshold and --strength must be in [0, 1], got 1.5, 0.5")):
         out = tmp_path / "bad"
         assert main(["fewlabels", "--out", str(out), *extra]) == 2
         err = capsys.readouterr().err.strip()
@@ -198,7 +199,6 @@ def test_neighbours_reach_the_semi_supervised_estimator_and_the_table(tmp_path, 
     assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--config", str(toml)]) == 2
     toml.write_text('threshold = "high"\n')
     assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--config", str(toml)]) == 2
-    assert main(["fewlabels", "--out", str(tmp_path / "bad"), *ONE_SEMISUP_RUN, "--threshold", "1.5"]) == 2
     assert not (tmp_path / "bad").exists()
     assert main(["fewlabels", "--out", str(tmp_path / "off"), *ONE_SEMISUP_RUN]) == 0
     assert semisup_settings[-1]["neighbours"] == 0 and semisup_settings[-1]["threshold"] == 0.9
