@@ -71,6 +71,7 @@ from replearn.errors import ReplearnError
 __all__ = ["AureusParams", "PRESETS", "class_counts", "synthetic_aureus"]
 
 _REFERENCE_SIZE = 40
+_MAX_NEIGHBOURS = 3
 _CHUNK = 512
 
 
@@ -105,21 +106,7 @@ class AureusParams:
     septum_brightness: tuple[tuple[float, float], tuple[float, float]] = ((0.35, 1.6), (0.6, 2.0))
     """Septum brightness relative to the ring, for stage 1 and stage 2."""
     neighbours: float = 1.0
-    """Mean number of neighbouring cells around the crop (Poisson, clipped to ``[min_neighbours, max_neighbours]``)."""
-    min_neighbours: int = 0
-    """Fewest neighbouring cells around a crop."""
-    max_neighbours: int = 3
-    """Most neighbouring cells around a crop."""
-    neighbour_brightness: tuple[float, float] = (1.0, 1.0)
-    """Brightness of each neighbouring cell relative to the crop's cell (before ``brightness_sd``)."""
-    neighbour_blur: tuple[float, float] = (0.0, 0.0)
-    """Extra Gaussian blur (sigma, px) of each neighbouring cell: neighbours out of the focal plane."""
-    contacts: bool = False
-    """Neighbours pressed against the cell: each overlaps it a little and the two share a straight wall (both
-    outlines cut at the plane halfway through the overlap) instead of touching at a point."""
-    packed: bool = False
-    """Spread the neighbours evenly around the cell (as in a packed cluster, where cells touch but do not overlap)
-    instead of at independent random angles, where they can overlap each other."""
+    """Mean number of neighbouring cells around the crop (Poisson, at most 3)."""
     glow: float = 0.0
     """Out-of-focus glow around cells, relative to the ring."""
     glow_length: float = 4.0
@@ -132,12 +119,6 @@ class AureusParams:
     """Standard deviation of the log per-cell brightness."""
     psf_sigma: float = 0.8
     """Gaussian PSF sigma of the optics."""
-    texture: float = 0.0
-    """Amplitude (SD) of a smooth multiplicative random field over the whole crop (uneven stain); 0 = none."""
-    texture_scale: float = 2.0
-    """Gaussian sigma (px) of that field's smoothing."""
-    post_blur: float = 0.0
-    """Gaussian sigma applied after the shot noise (camera and resampling: spatially correlated noise); 0 = none."""
     photons: float = 60.0
     """Photons collected at the peak of a unit-brightness ring (sets the shot noise)."""
     gain: float = 140.0
@@ -302,8 +283,6 @@ def _resolve_params(preset: str, params: dict[str, Any]) -> AureusParams:
     check_range("flat_brightness", 0.0, 10.0)
     check_range("septum_progress", 0.0, 1.0)
     check_range("background", 0.0, 5.0)
-    check_range("neighbour_brightness", 0.0, 5.0)
-    check_range("neighbour_blur", 0.0, 10.0)
     if p.stretch is not None:
         check_range("stretch", 0.0, 100.0)
         if not p.stretch[0] < p.stretch[1]:
@@ -326,22 +305,10 @@ def _resolve_params(preset: str, params: dict[str, Any]) -> AureusParams:
         "gradient": (0.0, 5.0),
         "brightness_sd": (0.0, 2.0),
         "psf_sigma": (0.0, 10.0),
-        "post_blur": (0.0, 5.0),
-        "texture": (0.0, 2.0),
-        "texture_scale": (0.1, 20.0),
         "photons": (1.0, 1e6),
         "gain": (1.0, 1e4),
         "stage_confusion": (0.0, 1.0),
     }
-    for name, (lo, hi) in {"min_neighbours": (0, 8), "max_neighbours": (0, 8)}.items():
-        value = getattr(p, name)
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not lo <= value <= hi:
-            raise bad(name, f"a whole number in [{lo}, {hi}]")
-    for name in ("packed", "contacts"):
-        if not isinstance(getattr(p, name), bool):
-            raise bad(name, "true or false")
-    if p.min_neighbours > p.max_neighbours:
-        raise bad("min_neighbours", f"at most max_neighbours ({p.max_neighbours})")
     for name, (lo, hi) in scalars.items():
         value = getattr(p, name)
         is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
@@ -399,36 +366,20 @@ def _draw_cells(rng: np.random.Generator, stages: np.ndarray, p: AureusParams, s
     c["sep_amp"] = np.where(stages == 2, s2, np.where(stages == 1, s1, 0.0))
     c["sep_offset"] = 0.05 * radius * rng.standard_normal(n)
 
-    count = np.clip(rng.poisson(p.neighbours, n), p.min_neighbours, p.max_neighbours)
-    angle, dist = np.zeros((p.max_neighbours, n)), np.zeros((p.max_neighbours, n))
-    for j in range(p.max_neighbours):
+    count = np.minimum(rng.poisson(p.neighbours, n), _MAX_NEIGHBOURS)
+    for j in range(_MAX_NEIGHBOURS):
         r_n = 0.5 * k * _uniform(rng, p.diameter, n)
-        angle[j] = rng.uniform(0.0, 2 * np.pi, n)
-        dist[j] = (radius + r_n) * rng.uniform(1.0, 1.12, n)
-        if p.contacts:  # the same draw, mapped to an overlap of 5-20 % of the two radii
-            dist[j] = radius + r_n - (radius + r_n) * (0.05 + 0.15 * (1.12 - dist[j] / (radius + r_n)) / 0.12)
+        angle = rng.uniform(0.0, 2 * np.pi, n)
+        dist = (radius + r_n) * rng.uniform(1.0, 1.12, n)
         asp = 1.0 + p.ellipticity * rng.random(n)
         c[f"n{j}_a"] = r_n / np.sqrt(asp)
         c[f"n{j}_b"] = r_n * np.sqrt(asp)
         c[f"n{j}_theta"] = rng.uniform(0.0, np.pi, n)
+        c[f"n{j}_cy"] = c["cy"] + dist * np.sin(angle)
+        c[f"n{j}_cx"] = c["cx"] + dist * np.cos(angle)
         c[f"n{j}_amp"] = np.where(j < count, np.exp(p.brightness_sd * rng.standard_normal(n)), 0.0)
         c[f"n{j}_interior"] = _uniform(rng, p.interior, n)
         c[f"n{j}_sep"] = np.where(rng.random(n) < 0.3, _uniform(rng, p.septum_brightness[1], n), 0.0)
-
-    if p.neighbour_brightness != (1.0, 1.0) or p.neighbour_blur != (0.0, 0.0):
-        for j in range(p.max_neighbours):
-            c[f"n{j}_amp"] = c[f"n{j}_amp"] * _uniform(rng, p.neighbour_brightness, n)
-            c[f"n{j}_blur"] = k * _uniform(rng, p.neighbour_blur, n)
-    if p.packed:
-        # Neighbour j at an even share of the circle from neighbour 0's angle, jittered by at most a quarter
-        # of the gap left between touching neighbours of the cell's size (each spans about 60 degrees).
-        spacing = 2 * np.pi / np.maximum(count, 1)
-        slack = np.maximum(spacing - np.pi / 3, 0.0)
-        for j in range(1, p.max_neighbours):
-            angle[j] = angle[0] + j * spacing + 0.25 * slack * (angle[j] / np.pi - 1.0)
-    for j in range(p.max_neighbours):
-        c[f"n{j}_cy"] = c["cy"] + dist[j] * np.sin(angle[j])
-        c[f"n{j}_cx"] = c["cx"] + dist[j] * np.cos(angle[j])
 
     c["background"] = _uniform(rng, p.background, n)
     c["gradient"] = p.gradient * rng.random(n)
@@ -454,24 +405,6 @@ def _frame(
     return u, v, r * (1.0 - 1.0 / rho)
 
 
-def _contact_walls(
-    cells: dict[str, np.ndarray], p: AureusParams, yy: np.ndarray, xx: np.ndarray
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """For each neighbour ``j``: the distance of every pixel along the line from the cell's centre towards the
-    neighbour's, and where on that line the shared wall lies (halfway through the overlap of the two outlines)."""
-    walls = {}
-    cy, cx = cells["cy"][:, None, None], cells["cx"][:, None, None]
-    radius = np.sqrt(cells["a"] * cells["b"])
-    for j in range(p.max_neighbours):
-        dy, dx = cells[f"n{j}_cy"] - cells["cy"], cells[f"n{j}_cx"] - cells["cx"]
-        dist = np.hypot(dy, dx) + 1e-6
-        r_n = np.sqrt(cells[f"n{j}_a"] * cells[f"n{j}_b"])
-        t = np.where(cells[f"n{j}_amp"] > 0, 0.5 * (radius + dist - r_n), 1e6)
-        along = (yy - cy) * (dy / dist)[:, None, None] + (xx - cx) * (dx / dist)[:, None, None]
-        walls[j] = (along.astype(np.float32), t[:, None, None].astype(np.float32))
-    return walls
-
-
 def _segment_distance(u: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Distance from points ``(u, v)`` to the segment ``v = 0, lo <= u <= hi``."""
     du = np.maximum(np.maximum(lo - u, u - hi), 0.0)
@@ -493,9 +426,6 @@ def _render(cells: dict[str, np.ndarray], p: AureusParams, size: int, rng: np.ra
     # Soft maximum: the flattened side meets the round side with rounded corners.
     soft = 1.5 * k
     sd = soft * np.logaddexp(sd / soft, flat_d / soft)
-    walls = _contact_walls(cells, p, yy, xx) if p.contacts else {}
-    for j, (along, t) in walls.items():
-        sd = soft * np.logaddexp(sd / soft, (along - t) / soft)
     width = col("width")
     phi = np.arctan2(v, u)
     uneven = 1.0 + col("uneven1") * np.cos(phi - col("phase1")) + col("uneven2") * np.cos(2 * phi - col("phase2"))
@@ -515,40 +445,25 @@ def _render(cells: dict[str, np.ndarray], p: AureusParams, size: int, rng: np.ra
     glow = col("brightness") * np.exp(-np.maximum(sd, 0.0) / (k * p.glow_length))
 
     # Neighbouring cells, mostly cut by the crop edge.
-    for j in range(p.max_neighbours):
+    for j in range(_MAX_NEIGHBOURS):
         amp = col(f"n{j}_amp")
         if not amp.any():
             continue
         nu, nv, nsd = _frame(cells, f"n{j}_", yy, xx)
-        if j in walls:
-            along, t = walls[j]
-            nsd = soft * np.logaddexp(nsd / soft, (t - along) / soft)
         n_ring = np.exp(-0.5 * (nsd / width) ** 2)
         n_inside = 1.0 / (1.0 + np.exp(np.clip(nsd / (0.7 * width), -30, 30)))
         n_sep = np.exp(-0.5 * (nv / width) ** 2) * (nsd < 0.5 * width)
-        layer = amp * (n_ring + col(f"n{j}_interior") * n_inside + col(f"n{j}_sep") * n_sep)
-        if f"n{j}_blur" in cells:
-            layer = np.stack([ndimage.gaussian_filter(x, s, mode="nearest") if s > 0 else x
-                              for x, s in zip(layer, cells[f"n{j}_blur"])])
-        image += layer
+        image += amp * (n_ring + col(f"n{j}_interior") * n_inside + col(f"n{j}_sep") * n_sep)
         glow += amp * np.exp(-np.maximum(nsd, 0.0) / (k * p.glow_length))
 
     # Background, glow and optics.
     ga = col("gradient_angle")
     ramp = ((yy - (size - 1) / 2) * np.sin(ga) + (xx - (size - 1) / 2) * np.cos(ga)) / size
     image += p.glow * glow + col("background") + col("gradient") * (ramp + 0.5)
-    if p.texture > 0:
-        field = ndimage.gaussian_filter(rng.standard_normal(image.shape).astype(np.float32),
-                                        sigma=(0.0, k * p.texture_scale, k * p.texture_scale), mode="wrap")
-        field /= field.std(axis=(1, 2), keepdims=True) + 1e-8
-        image *= np.clip(1.0 + p.texture * field, 0.0, None)
     if p.psf_sigma > 0:
         image = ndimage.gaussian_filter(image, sigma=(0.0, k * p.psf_sigma, k * p.psf_sigma), mode="nearest")
 
     counts = rng.poisson(np.maximum(image, 0.0) * p.photons)
-    if p.post_blur > 0:
-        counts = ndimage.gaussian_filter(counts.astype(np.float32), sigma=(0.0, k * p.post_blur, k * p.post_blur),
-                                         mode="nearest")
     if p.stretch is not None:
         return np.stack([scale_to_uint8(crop, *p.stretch) for crop in counts])
     grey = counts.astype(np.float32) * (p.gain / p.photons)
