@@ -67,6 +67,8 @@ def main() -> int:
     parser.add_argument("--neighbours", type=int, default=0, help="semisup: strong views from one of K nearest images")
     parser.add_argument("--threshold", type=float, default=0.9, help="semisup: pseudo-label confidence threshold")
     parser.add_argument("--weight", type=float, default=1.0, help="semisup: weight of the unlabelled loss")
+    parser.add_argument("--ratio", type=int, default=7, help="semisup: unlabelled images per labelled one in a batch")
+    parser.add_argument("--no-align", action="store_true", help="semisup: no distribution alignment")
     parser.add_argument("--ema", type=float, default=0.0, help="semisup: decay of a moving average of the weights")
     parser.add_argument("--strong-labelled", action="store_true", help="semisup: the strong view on labelled images")
     parser.add_argument("--flip-tta", action="store_true", help="also score the average over the image and its mirror")
@@ -90,9 +92,9 @@ def main() -> int:
                 weak = fixmatch_views("fashion", args.strength)[0]
                 epochs, per_epoch = repeated_epochs(len(y), args.steps, 32)
                 clf = SemiSupervisedClassifier(network_params=network, epochs=epochs, steps_per_epoch=per_epoch,
-                                               unlabelled=unlabelled, threshold=args.threshold, ratio=7,
+                                               unlabelled=unlabelled, threshold=args.threshold, ratio=args.ratio,
                                                unlabelled_weight=args.weight, views=(weak, strong),
-                                               align=True, neighbours=args.neighbours, ema=args.ema,
+                                               align=not args.no_align, neighbours=args.neighbours, ema=args.ema,
                                                augment=strong if args.strong_labelled else None, seed=draw, **common)
             proba = clf.fit(x, y).predict_proba(data.x_test)
             accuracy = float((proba.argmax(1) == data.y_test.numpy()).mean())
