@@ -20,11 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score
 
 from replearn.data.augment import random_hflip
 from replearn.data.digit_augment import DigitAugment
 from replearn.encoders import CNNClassifier, SemiSupervisedClassifier
+from replearn.evaluate.tta import d4_view
 from replearn.train.semisup import fixmatch_views
+from replearn.utils.atomic import write_text
 from replearn.utils.runtime import machine_info
 from replearn.workflows._fewlabels_data import FewLabelData, load
 from replearn.workflows._fewlabels_methods import _network, cnn_epochs, repeated_epochs
@@ -97,19 +100,19 @@ def main() -> int:
                                                align=not args.no_align, neighbours=args.neighbours, ema=args.ema,
                                                augment=strong if args.strong_labelled else None, seed=draw, **common)
             proba = clf.fit(x, y).predict_proba(data.x_test)
-            accuracy = float((proba.argmax(1) == data.y_test.numpy()).mean())
+            accuracy = float(accuracy_score(data.y_test.numpy(), proba.argmax(1)))
             runs.append({"view": name, "draw": draw, "accuracy": accuracy, "seconds": time.perf_counter() - start})
             if args.flip_tta:  # clothes may be mirrored: average the image's and its mirror's probabilities
-                both = proba + clf.predict_proba(data.x_test.flip(-1))
-                runs[-1]["accuracy_flip_tta"] = float((both.argmax(1) == data.y_test.numpy()).mean())
+                both = proba + clf.predict_proba(d4_view(data.x_test, 0, True))
+                runs[-1]["accuracy_flip_tta"] = float(accuracy_score(data.y_test.numpy(), both.argmax(1)))
             print(f"draw {draw} {name:10s} {accuracy:.4f} ({runs[-1]['seconds']:.0f} s)"
                   + (f" flip-TTA {runs[-1]['accuracy_flip_tta']:.4f}" if args.flip_tta else ""), flush=True)
     summary = {name: float(np.mean([r["accuracy"] for r in runs if r["view"] == name]))
                for name in args.views.split(",")}
     print(json.dumps(summary, indent=1))
     out = HERE / "results" / f"fewlabels-views-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"args": vars(args), "data": data.source, "runs": runs, "mean": summary,
-                               "machine": machine_info()}, indent=1))
+    write_text(out, json.dumps({"args": vars(args), "data": data.source, "runs": runs, "mean": summary,
+                                "machine": machine_info()}, indent=1))
     print(f"wrote {out}")
     return 0
 
