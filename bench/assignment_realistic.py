@@ -4,7 +4,10 @@ Cases (``--cases``, default all): the built-in generator's presets ``sim`` and `
 (SYNTHETIC), and three-class subsets of Fashion-MNIST (T-shirt/top, pullover, shirt) and MNIST
 (digits 0, 6, 8) padded from 28x28 to 40x40 (real images with known labels), each at 169 labelled +
 73 unlabelled crops (the hidden set's size and class mix, 52/26/22 %) and at 400 + 3,892 (the course's
-size). Each case runs ``replearn assignment`` with its default grid (or ``--config``) on an ``.npz``
+size); and ``aureus-169``: REAL cells, the 244 that ``replearn crops`` cuts from the shared field, 169 of
+them labelled (a stratified draw per seed, in the annotation's own class mix) with the stages of
+``bench/labels/aureus-maicrobe-stages.csv`` (an engineer's annotation, not a microbiologist's), the other 75
+unlabelled. Each case runs ``replearn assignment`` with its default grid (or ``--config``) on an ``.npz``
 written to a temporary folder, and keeps every method's accuracy (mean and 95% interval), the
 recommended model and its nested (honest) accuracy, the baselines and the wall time.
 
@@ -19,6 +22,7 @@ Writes ``bench/results/assignment-<stamp>.json`` and a Markdown table (``--markd
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -29,8 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn.model_selection import train_test_split
+
 from replearn.data import AssignmentData, synthetic_aureus
+from replearn.data.crops import process_field, read_stages
 from replearn.data.idx import read_idx
+from replearn.data.tiff import read_channel
 from replearn.workflows import _assignment_grid as grid
 from replearn.workflows import assignment
 from replearn.workflows._run import execute
@@ -43,7 +51,9 @@ SIZES = {"169": (169, 73), "400": (400, 3892)}
 SHARES = (0.52, 0.26, 0.22)  # the hidden real set: 88 / 44 / 37 of 169
 REAL = {"fashion": ("fashion-mnist", (0, 2, 6), ["T-shirt/top", "pullover", "shirt"]),
         "mnist": ("mnist", (0, 6, 8), ["digit 0", "digit 6", "digit 8"])}
-CASES = [f"{src}-{n}" for src in ("sim", "widefield", "fashion", "mnist") for n in SIZES]
+FIELD = DATASETS / "aureus-maicrobe"
+FIELD_STAGES = ROOT / "bench" / "labels" / "aureus-maicrobe-stages.csv"
+CASES = [f"{src}-{n}" for src in ("sim", "widefield", "fashion", "mnist") for n in SIZES] + ["aureus-169"]
 
 
 def counts(n: int) -> list[int]:
@@ -73,8 +83,28 @@ def real_subset(source: str, n_lab: int, n_unl: int, seed: int) -> AssignmentDat
                           source=f"{folder} classes {classes}", synthetic=False, class_names=names)
 
 
+@functools.cache
+def field_cells() -> AssignmentData:
+    """The shared field's 244 real cells (``replearn crops`` defaults), all labelled with the annotation."""
+    channels = {name: read_channel(FIELD / f"test_{name}.tif", name) for name in ("membrane", "phase", "dna")}
+    stages = read_stages(FIELD_STAGES)
+    return process_field(channels["membrane"], channels["phase"], channels["dna"], stages=stages,
+                         source="aureus-maicrobe field (REAL cells)", progress=False).data
+
+
+def field_subset(n_lab: int, seed: int) -> AssignmentData:
+    """``n_lab`` of the field's annotated cells labelled (stratified, seeded), the rest unlabelled."""
+    cells = field_cells()
+    lab, unl = train_test_split(np.arange(len(cells.labels)), train_size=n_lab, stratify=cells.labels,
+                                random_state=seed)
+    return AssignmentData(cells.labelled[lab], cells.labels[lab], cells.labelled[unl], source=cells.source,
+                          synthetic=False, class_names=cells.class_names)
+
+
 def case_data(case: str, seed: int) -> AssignmentData:
     source, size = case.rsplit("-", 1)
+    if source == "aureus":
+        return field_subset(int(size), seed)
     n_lab, n_unl = SIZES[size]
     if source in REAL:
         return real_subset(source, n_lab, n_unl, seed)
