@@ -127,7 +127,7 @@ def run_case(case: str, seed: int, config: str | None, quick: bool, work: Path) 
     rows = [{**{k: r[k] for k in ("name", "kind", "accuracy_mean", "accuracy_ci", "macro_f1_mean", "runs", "recall",
                                   "not_better_than_majority")}, "accuracy": per_split[r["name"]]} for r in m["results"]]
     v = m["verdict"]
-    return {"case": case, "synthetic": bool(data.synthetic), "n_labelled": len(data.labels),
+    return {"case": case, "seed": seed, "synthetic": bool(data.synthetic), "n_labelled": len(data.labels),
             "n_unlabelled": len(data.unlabelled), "protocol": m["protocol"]["description"],
             "recommended": v["recommended"], "recommended_nested": {k: v["selection"][k] for k in
                                                                     ("accuracy_mean", "accuracy_ci", "runs")},
@@ -141,7 +141,9 @@ def markdown(results: list[dict], header: str) -> str:
     names: list[str] = []
     for r in results:
         names += [row["name"] for row in r["rows"] if row["name"] not in names]
-    cols = [r["case"] + (" (SYNTHETIC)" if r["synthetic"] else "") for r in results]
+    seeds = {r.get("seed") for r in results}
+    cols = [r["case"] + (f" seed {r['seed']}" if len(seeds) > 1 else "") + (" (SYNTHETIC)" if r["synthetic"] else "")
+            for r in results]
     lines = [header, "", "| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name in names:
         cells = []
@@ -185,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         records = [json.loads(Path(f).read_text()) for f in args.table]
         results = [r for rec in records for r in rec["results"]]
         loads = ", ".join(f"{rec['machine']['load_before'][0]:.1f}" for rec in records)
-        head = (f"Accuracy mean ± 95% interval over the protocol's splits, seed {records[0]['seed']}; load average "
+        seeds = ", ".join(str(s) for s in sorted({rec["seed"] for rec in records}))
+        head = (f"Accuracy mean ± 95% interval over the protocol's splits, seed(s) {seeds}; load average "
                 f"before each batch of cases {loads} (2 cores shared by other jobs: wall times are taken under load).")
         Path(args.markdown or "/dev/stdout").write_text(markdown(results, head))
         return 0

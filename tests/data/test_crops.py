@@ -332,3 +332,22 @@ def test_real_field_membrane_only(real_field):
     result = process_field(real_field["membrane"], None, real_field["dna"])
     assert 150 <= len(result.table["id"]) <= 220
     assert result.shifts == {"membrane": (0, 0), "dna": (1, 1)}  # DNA relative to the membrane: (2, 6) - (1, 5)
+
+
+def test_real_field_stage_annotation_matches_its_cells(real_field):
+    """bench/labels/: the engineer's stages name the cells process_field finds, and stage 2 (a line across the
+    cell) has a brighter centre than stage 0 (an empty ring): a shifted id would mix the two."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "bench" / "labels"
+    stages = read_stages(folder / "aureus-maicrobe-stages.csv")
+    sure = read_stages(folder / "aureus-maicrobe-stages-sure.csv")
+    assert sorted(stages) == list(range(1, 245)) and np.bincount(list(stages.values())).tolist() == [162, 28, 54]
+    assert len(sure) == 160 and all(stages[i] == s for i, s in sure.items())
+    result = process_field(real_field["membrane"], real_field["phase"], real_field["dna"], stages=stages)
+    images, labels = result.data.labelled.astype(float), result.data.labels
+    assert len(labels) == 244 and len(result.data.unlabelled) == 0
+    centre = images[:, 16:24, 16:24].mean(axis=(1, 2)) / images.mean(axis=(1, 2))
+    assert centre[labels == 2].mean() > centre[labels == 0].mean() + 0.15
+    shifted = np.roll(labels, 1)  # the same stages one cell off: the difference mostly goes
+    assert centre[shifted == 2].mean() < centre[shifted == 0].mean() + 0.1
