@@ -11,7 +11,9 @@ crops) -- and then measures, as ``replearn domain`` does
 logistic regression tells the real crops from 600 fresh SYNTHETIC crops (seed ``1000 + s``):
 on the CNN's ``features`` codes, on the autoencoder's codes and on raw pixels (PCA-50).
 0.5 = cannot tell them apart. It also writes the per-statistic table of both sets
-(:mod:`replearn.workflows._domain_stats`).
+(:mod:`replearn.workflows._domain_stats`), and, with the stages of the real cells (``--labels``, default the
+engineer's annotation in ``bench/labels/``), the synthetic-trained CNN's accuracy and per-stage recall on the real
+cells: how well a model that never saw a real cell reads their stages.
 
     python bench/widefield_realism.py --seeds 0 1                    # the preset now
     python bench/widefield_realism.py --seeds 0 1 --before           # the preset before this fit
@@ -33,10 +35,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
+from sklearn.metrics import recall_score
 
 from replearn.data import seeded_subset, synthetic_aureus, to_tensor
 from replearn.data.cell_augment import CellAugment
-from replearn.data.crops import process_field
+from replearn.data.crops import process_field, read_stages
 from replearn.data.tiff import read_channel
 from replearn.encoders import AutoEncoderEmbedding, CNNClassifier
 from replearn.evaluate.domain_shift import domain_classifier_score
@@ -54,6 +57,7 @@ BEFORE = {"diameter": [14.0, 21.0], "ellipticity": 0.25, "centre_jitter": 1.5, "
           "psf_sigma": 1.2, "photons": 1000.0, "gain": 95.0, "stretch": None}
 """Every parameter of the ``widefield`` preset before it was fitted with this script (commit e5c08c6)."""
 N_TRAIN, N_AE, N_SOURCE, PIXEL_PCA = 300, 1500, 600, 50
+STAGES = ROOT / "bench" / "labels" / "aureus-maicrobe-stages.csv"
 
 
 def real_crops(cells: Path | None) -> np.ndarray:
@@ -63,6 +67,14 @@ def real_crops(cells: Path | None) -> np.ndarray:
             return np.concatenate([z[k] for k in ("labelled", "unlabelled") if k in z.files and z[k].size])
     channels = {c: read_channel(FIELD / f"test_{c}.tif", c) for c in ("membrane", "phase", "dna")}
     return process_field(channels["membrane"], channels["phase"], channels["dna"]).crops
+
+
+def real_stages(path: Path, n: int) -> np.ndarray:
+    """The stage of each real crop (in cell-id order, ids 1..n) from a ``cell id, stage`` CSV covering every cell."""
+    stages = read_stages(path)
+    if sorted(stages) != list(range(1, n + 1)):
+        raise SystemExit(f"{path}: names {len(stages)} cells; the real crops are cells 1..{n}")
+    return np.array([stages[i] for i in range(1, n + 1)])
 
 
 def params(arg: str | None, before: bool) -> dict:
@@ -81,7 +93,7 @@ def features(clf: CNNClassifier, images: np.ndarray) -> np.ndarray:
                           for b in to_tensor(images).split(256)]).numpy()
 
 
-def one_seed(real: np.ndarray, kw: dict, seed: int) -> dict:
+def one_seed(real: np.ndarray, kw: dict, seed: int, labels: np.ndarray | None = None) -> dict:
     """Train both models on the preset with ``seed``; the three AUCs against ``real``."""
     t = time.perf_counter()
     train = synthetic_aureus(N_TRAIN, N_AE, seed=seed, preset="widefield", **kw)
@@ -103,12 +115,20 @@ def one_seed(real: np.ndarray, kw: dict, seed: int) -> dict:
     out = {k: {"auc": round(v["auc"], 4), "auc_std": round(v["auc_std"], 4)} for k, v in auc.items()}
     acc = float(np.mean(cnn.predict(source) == synthetic_aureus(N_SOURCE, 0, seed=1000 + seed, preset="widefield",
                                                                 **kw).labels))
-    guess = np.bincount(cnn.predict(real), minlength=3) / len(real)
+    predicted = cnn.predict(real)
+    guess = np.bincount(predicted, minlength=3) / len(real)
+    on_real = {}
+    if labels is not None:
+        on_real = {"cnn_real_accuracy": round(float(np.mean(predicted == labels)), 4),
+                   "cnn_real_recall": np.round(recall_score(labels, predicted, average=None, labels=[0, 1, 2],
+                                                            zero_division=0), 4).tolist()}
     print(f"seed {seed}: AUC " + ", ".join(f"{k} {v['auc']:.3f}" for k, v in out.items())
-          + f"; CNN on fresh synthetic {acc:.3f}; guesses on real {np.round(guess, 2).tolist()} "
-          f"({time.perf_counter() - t:.0f} s)", flush=True)
+          + f"; CNN on fresh synthetic {acc:.3f}; guesses on real {np.round(guess, 2).tolist()}"
+          + (f"; on the annotated real cells {on_real['cnn_real_accuracy']:.3f}, recall {on_real['cnn_real_recall']}"
+             if on_real else "") + f" ({time.perf_counter() - t:.0f} s)", flush=True)
     return {"seed": seed, "auc": out, "cnn_synthetic_accuracy": round(acc, 4),
-            "cnn_real_guess_fractions": np.round(guess, 4).tolist(), "seconds": round(time.perf_counter() - t, 1)}
+            "cnn_real_guess_fractions": np.round(guess, 4).tolist(), **on_real,
+            "seconds": round(time.perf_counter() - t, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,20 +137,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--before", action="store_true", help="the preset as it was before this fit")
     ap.add_argument("--params", help="JSON overrides of the preset's parameters")
+    ap.add_argument("--labels", type=Path, default=STAGES,
+                    help="'cell id, stage' CSV of every real cell (default: the engineer's annotation); 'none' skips it")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     real = real_crops(args.cells)
     kw = params(args.params, args.before)
+    labels = None if str(args.labels) == "none" else real_stages(args.labels, len(real))
     print(f"{len(real)} real crops; widefield preset overrides: {kw or 'none'}", flush=True)
     stats_real = crop_statistics(real)
     stats_syn = crop_statistics(synthetic_aureus(N_SOURCE, 0, seed=1000, preset="widefield", **kw).labelled)
     print(statistics_table(stats_syn, stats_real, ("SYNTHETIC widefield", "REAL")))
-    runs = [one_seed(real, kw, s) for s in args.seeds]
+    runs = [one_seed(real, kw, s, labels) for s in args.seeds]
     mean = {k: round(float(np.mean([r["auc"][k]["auc"] for r in runs])), 4) for k in runs[0]["auc"]}
     print("mean AUC over seeds: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+    if labels is not None:
+        mean["cnn_real_accuracy"] = round(float(np.mean([r["cnn_real_accuracy"] for r in runs])), 4)
+        print(f"mean accuracy on the annotated real cells: {mean['cnn_real_accuracy']:.3f}")
     result = {"what": "domain-classifier AUC, SYNTHETIC widefield crops vs REAL crops of the shared field",
               "overrides": {k: v for k, v in kw.items()}, "n_real": int(len(real)), "n_synthetic": N_SOURCE,
+              "real_labels": None if labels is None else str(args.labels),
               "seeds": args.seeds, "runs": runs, "mean_auc": mean,
               "statistics": {"synthetic": stats_syn, "real": stats_real},
               "machine": f"{platform.machine()} {platform.processor()}, torch {torch.__version__}, 1 thread",
