@@ -311,6 +311,23 @@ def test_few_unlabelled_crops_are_topped_up_with_generated_ones(tmp_path, capsys
         " ".join((out / "report.md").read_text().split())
 
 
+def test_no_unlabelled_crops_pretrain_on_generated_ones_and_say_so(tmp_path, capsys):
+    data = synthetic_aureus(30, 0, seed=2)
+    npz = tmp_path / "data.npz"
+    np.savez(npz, labelled=data.labelled, labels=data.labels, unlabelled=data.unlabelled)
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path, TINY + "[pretrain]\nmin_unlabelled = 10\ngenerated = 40\npreset = \"widefield\"\n")
+    assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "on 40 SYNTHETIC crops generated with the 'widefield' preset (the data has no unlabelled crops)" in printed
+    assert "the 0 unlabelled crops" not in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["autoencoder"]["models"]["AE-2"]["seen"] == {"unlabelled": 0, "generated": 40}
+    report = " ".join((out / "report.md").read_text().split())
+    assert "40 SYNTHETIC crops from the built-in generator (the data has no unlabelled crops)" in report
+    assert "0 unlabelled crops +" not in report
+
+
 def test_a_single_stage_is_one_line(tmp_path, capsys):
     labelled = np.random.default_rng(0).integers(0, 255, (30, 40, 40), dtype=np.uint8)
     npz = tmp_path / "one.npz"

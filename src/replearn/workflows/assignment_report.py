@@ -158,6 +158,8 @@ def _seen(models: dict[str, Any]) -> str:
     unl, gen = seen.get("unlabelled", 0), seen.get("generated", 0)
     if not gen:
         return f"the {unl:,} unlabelled crops"
+    if not unl:
+        return f"{gen:,} SYNTHETIC crops from the built-in generator (the data has no unlabelled crops)"
     return (f"{unl:,} unlabelled crops + {gen:,} SYNTHETIC crops from the built-in generator ({unl + gen:,} images; "
             "few unlabelled crops were given, so generated ones were added)")
 
