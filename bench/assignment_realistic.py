@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from sklearn.model_selection import train_test_split
 
 from replearn.data import AssignmentData, synthetic_aureus
