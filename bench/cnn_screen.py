@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from assignment_realistic import CASES, ROOT, case_data
 from replearn.data.augment import random_shift
 from replearn.data.cell_augment import CellAugment
+from replearn.data.synthetic import PRESETS
 from replearn.data.tensors import to_tensor
 from replearn.encoders import cnn_classifier
 from replearn.evaluate.tta import tta_average
@@ -62,6 +63,10 @@ VARIANTS = {
     "dconv-ep60": {"_convs": 2, "epochs": 60},  # two per block, two thirds of the epochs (about the base's time)
     "mixup1": {"_mixup": 1.0},  # train on mixup pairs (Zhang et al. 2018), mixing weight ~ Beta(1, 1)
     "mixup0.4": {"_mixup": 0.4},  # ... ~ Beta(0.4, 0.4): mostly near one of the two images
+    # the sim-to-real row pretrained on a changed widefield preset (the data of a widefield case stays the preset's):
+    # more stage-0 cells with a bright flattened side, brighter septa (session 21's lead on the annotated real cells)
+    "wf-walls-septa": {"_preset": {"flat_fraction": 0.6, "flat_brightness": (1.3, 2.0),
+                                   "septum_brightness": ((1.2, 2.2), (1.6, 2.6))}},
 }
 # row -> (pretrain preset, method): the grid's two supervised rows, the plain CNN and the sim-to-real one (pretrained
 # on generated widefield crops), and the opt-in semi-supervised row (the unlabelled crops plus generated ones)
@@ -129,6 +134,8 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
     members, shift, convs = extra.pop("members", 1), extra.pop("shift", 0), extra.pop("convs", 1)
     convs_from, convs_until = extra.pop("convs_from", 0), extra.pop("convs_until", 99)
     engine_fit = cnn_classifier.fit
+    widefield = PRESETS["widefield"]
+    PRESETS["widefield"] = dataclasses.replace(widefield, **extra.pop("preset", {}))
     if extra.get("mixup"):  # every fit of CNNClassifier (the sim-to-real pretraining too) trains on mixup pairs
         objective = mixup(extra.pop("mixup"))
         cnn_classifier.fit = lambda *a, **kw: engine_fit(*a, objective=objective, **kw)
@@ -152,8 +159,9 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
                 proba = proba + tta_average(clf.predict_proba, x[va])
             out.append(float((proba.argmax(1) == y[va]).mean()))
             probas.append(proba / members)
-    finally:  # the next variant trains with the engine's own loss again, even after an error
+    finally:  # the next variant trains with the engine's own loss and preset again, even after an error
         cnn_classifier.fit = engine_fit
+        PRESETS["widefield"] = widefield
     return out, probas
 
 
