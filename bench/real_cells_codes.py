@@ -10,6 +10,7 @@ default 16-D autoencoder on three sets of crops (no labels seen) and scores the 
 - ``real-long``: the 244 real cells alone, batch 32 and 100 epochs.
 
     python bench/real_cells_codes.py --out bench/results/real-cells-session21/codes.json
+    python bench/real_cells_codes.py --params '{"septum_brightness": [[1.2, 2.2], [1.6, 2.6]]}'   # another generator
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from replearn.encoders import AutoEncoderEmbedding
 from replearn.evaluate.probes import create_probe
 from replearn.utils.atomic import write_text
 from replearn.workflows import _assignment_grid as grid
+from widefield_realism import params
 
 PROBES = ("logreg", "rbf_svm", "knn")
 
@@ -44,19 +46,22 @@ def scores(codes: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, float]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", help="JSON overrides of the widefield preset for the generated crops")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"real-cells-codes-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
     cells = field_cells()
     images, labels = cells.labelled, cells.labels
     unl = images[np.random.default_rng(args.seed).permutation(len(images))[:75]]
-    generated = synthetic_aureus(0, 1000, seed=args.seed + 7919, preset="widefield").unlabelled
+    overrides = params(args.params, before=False)
+    generated = synthetic_aureus(0, 1000, seed=args.seed + 7919, preset="widefield", **overrides).unlabelled
     a = grid.DEFAULTS["autoencoder"]
     sets = {"run": (np.concatenate([unl, generated]), a["epochs"], a["batch_size"]),
             "real": (images, a["epochs"], a["batch_size"]),
             "real-long": (images, 100, 32)}
     flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
     out = {"data": f"{len(images)} REAL cells, stages {np.bincount(labels).tolist()} (engineer's annotation)",
+           "generator overrides": args.params,
            "raw pixels": scores(flat, labels, args.seed)}
     print("raw pixels", out["raw pixels"], flush=True)
     for name, (crops, epochs, batch) in sets.items():
