@@ -290,8 +290,9 @@ def shift_check(reference: np.ndarray, codes: np.ndarray, seed: int = 0) -> dict
         sentence = (f"WARNING: these crops do not look like the model's training crops (domain-shift AUC {auc:.2f} > "
                     f"{SHIFT_AUC_THRESHOLD:g}; 0.5 = alike): what it learnt may not hold for them; {per_crop}")
     else:
-        sentence = (f"the crops look like the model's training crops (domain-shift AUC {auc:.2f} <= "
-                    f"{SHIFT_AUC_THRESHOLD:g}; 0.5 = alike); {per_crop}")
+        sentence = (f"no large shift from the model's training crops (domain-shift AUC {auc:.2f} <= "
+                    f"{SHIFT_AUC_THRESHOLD:g}; 0.5 = alike), which does not show that its answers are right; "
+                    f"{per_crop}")
     return {"auc": auc, "threshold": SHIFT_AUC_THRESHOLD, "shifted": shifted, "crop_ratio": ratio,
             "crop_threshold": CROP_RATIO_THRESHOLD, "n_unlike": n_unlike, "n_reference": int(len(reference)),
             "n": int(len(codes)), "sentence": sentence}
