@@ -296,36 +296,26 @@ def test_unknown_config_key_exits_2_with_did_you_mean(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_few_unlabelled_crops_are_topped_up_with_generated_ones(tmp_path, capsys):
-    data = synthetic_aureus(30, 5, seed=2)
+@pytest.mark.parametrize("n_unlabelled, printed, reported", [
+    (5, "on the 5 unlabelled crops plus 40 SYNTHETIC crops generated with the 'widefield' preset",
+     "5 unlabelled crops + 40 SYNTHETIC crops from the built-in generator (45 images"),
+    (0, "on 40 SYNTHETIC crops generated with the 'widefield' preset (the data has no unlabelled crops)",
+     "40 SYNTHETIC crops from the built-in generator (the data has no unlabelled crops)"),
+])
+def test_few_or_no_unlabelled_crops_are_topped_up_with_generated_ones(tmp_path, capsys, n_unlabelled, printed,
+                                                                      reported):
+    data = synthetic_aureus(30, n_unlabelled, seed=2)
     npz = tmp_path / "data.npz"
     np.savez(npz, labelled=data.labelled, labels=data.labels, unlabelled=data.unlabelled)
     out = tmp_path / "run"
     cfg = write_config(tmp_path, TINY + "[pretrain]\nmin_unlabelled = 10\ngenerated = 40\npreset = \"widefield\"\n")
     assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    assert "on the 5 unlabelled crops plus 40 SYNTHETIC crops generated with the 'widefield' preset" in \
-        capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert printed in said and "the 0 unlabelled crops" not in said
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["autoencoder"]["models"]["AE-2"]["seen"] == {"unlabelled": 5, "generated": 40}
-    assert "5 unlabelled crops + 40 SYNTHETIC crops from the built-in generator (45 images" in \
-        " ".join((out / "report.md").read_text().split())
-
-
-def test_no_unlabelled_crops_pretrain_on_generated_ones_and_say_so(tmp_path, capsys):
-    data = synthetic_aureus(30, 0, seed=2)
-    npz = tmp_path / "data.npz"
-    np.savez(npz, labelled=data.labelled, labels=data.labels, unlabelled=data.unlabelled)
-    out = tmp_path / "run"
-    cfg = write_config(tmp_path, TINY + "[pretrain]\nmin_unlabelled = 10\ngenerated = 40\npreset = \"widefield\"\n")
-    assert main(["assignment", "--data", str(npz), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "on 40 SYNTHETIC crops generated with the 'widefield' preset (the data has no unlabelled crops)" in printed
-    assert "the 0 unlabelled crops" not in printed
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["autoencoder"]["models"]["AE-2"]["seen"] == {"unlabelled": 0, "generated": 40}
+    assert metrics["autoencoder"]["models"]["AE-2"]["seen"] == {"unlabelled": n_unlabelled, "generated": 40}
     report = " ".join((out / "report.md").read_text().split())
-    assert "40 SYNTHETIC crops from the built-in generator (the data has no unlabelled crops)" in report
-    assert "0 unlabelled crops +" not in report
+    assert reported in report and "0 unlabelled crops +" not in report
 
 
 def test_a_single_stage_is_one_line(tmp_path, capsys):
