@@ -83,9 +83,15 @@ def real_subset(source: str, n_lab: int, n_unl: int, seed: int) -> AssignmentDat
 
 
 @functools.cache
+def field_channels() -> dict[str, np.ndarray]:
+    """The shared field's membrane, phase and DNA images."""
+    return {name: read_channel(FIELD / f"test_{name}.tif", name) for name in ("membrane", "phase", "dna")}
+
+
+@functools.cache
 def field_cells() -> AssignmentData:
     """The shared field's 244 real cells (``replearn crops`` defaults), all labelled with the annotation."""
-    channels = {name: read_channel(FIELD / f"test_{name}.tif", name) for name in ("membrane", "phase", "dna")}
+    channels = field_channels()
     stages = read_stages(FIELD_STAGES)
     return process_field(channels["membrane"], channels["phase"], channels["dna"], stages=stages,
                          source="aureus-maicrobe field (REAL cells)", progress=False).data

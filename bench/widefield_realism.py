@@ -37,10 +37,10 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.metrics import recall_score
 
+from assignment_realistic import field_channels
 from replearn.data import seeded_subset, synthetic_aureus, to_tensor
 from replearn.data.cell_augment import CellAugment
 from replearn.data.crops import process_field, read_stages
-from replearn.data.tiff import read_channel
 from replearn.encoders import AutoEncoderEmbedding, CNNClassifier
 from replearn.evaluate.domain_shift import domain_classifier_score
 from replearn.models import LECTURE_AE_BLOCKS
@@ -49,7 +49,6 @@ from replearn.workflows._assignment_grid import DEFAULTS
 from replearn.workflows._domain_stats import crop_statistics, statistics_table
 
 ROOT = Path(__file__).resolve().parents[1]
-FIELD = Path("/work/shared/datasets/aureus-maicrobe")
 BEFORE = {"diameter": [14.0, 21.0], "ellipticity": 0.25, "centre_jitter": 1.5, "centre_offset": 0.0, "ring_width": [1.3, 1.8],
           "ring_unevenness": 0.15, "interior": [0.7, 1.0], "flat_fraction": 0.3, "flat_brightness": [1.2, 1.8],
           "septum_progress": [0.08, 0.95], "septum_brightness": [[1.0, 2.5], [1.5, 3.0]], "neighbours": 2.0,
@@ -65,7 +64,7 @@ def real_crops(cells: Path | None) -> np.ndarray:
     if cells is not None:
         with np.load(cells, allow_pickle=False) as z:
             return np.concatenate([z[k] for k in ("labelled", "unlabelled") if k in z.files and z[k].size])
-    channels = {c: read_channel(FIELD / f"test_{c}.tif", c) for c in ("membrane", "phase", "dna")}
+    channels = field_channels()
     return process_field(channels["membrane"], channels["phase"], channels["dna"]).crops
 
 

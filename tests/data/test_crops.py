@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,8 +338,6 @@ def test_real_field_membrane_only(real_field):
 def test_real_field_stage_annotation_matches_its_cells(real_field):
     """bench/labels/: the engineer's stages name the cells process_field finds, and stage 2 (a line across the
     cell) has a brighter centre than stage 0 (an empty ring): a shifted id would mix the two."""
-    from pathlib import Path
-
     folder = Path(__file__).resolve().parents[2] / "bench" / "labels"
     stages = read_stages(folder / "aureus-maicrobe-stages.csv")
     sure = read_stages(folder / "aureus-maicrobe-stages-sure.csv")
