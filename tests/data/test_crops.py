@@ -335,14 +335,15 @@ def test_real_field_membrane_only(real_field):
     assert result.shifts == {"membrane": (0, 0), "dna": (1, 1)}  # DNA relative to the membrane: (2, 6) - (1, 5)
 
 
-def test_real_field_stage_annotation_matches_its_cells(real_field):
-    """bench/labels/: the engineer's stages name the cells process_field finds, and stage 2 (a line across the
+@pytest.mark.parametrize("reading, counts, n_sure", [("", [162, 28, 54], 160), ("-reader2", [158, 25, 61], 124)])
+def test_real_field_stage_annotation_matches_its_cells(real_field, reading, counts, n_sure):
+    """bench/labels/: each reading's stages name the cells process_field finds, and stage 2 (a line across the
     cell) has a brighter centre than stage 0 (an empty ring): a shifted id would mix the two."""
     folder = Path(__file__).resolve().parents[2] / "bench" / "labels"
-    stages = read_stages(folder / "aureus-maicrobe-stages.csv")
-    sure = read_stages(folder / "aureus-maicrobe-stages-sure.csv")
-    assert sorted(stages) == list(range(1, 245)) and np.bincount(list(stages.values())).tolist() == [162, 28, 54]
-    assert len(sure) == 160 and all(stages[i] == s for i, s in sure.items())
+    stages = read_stages(folder / f"aureus-maicrobe-stages{reading}.csv")
+    sure = read_stages(folder / f"aureus-maicrobe-stages{reading}-sure.csv")
+    assert sorted(stages) == list(range(1, 245)) and np.bincount(list(stages.values())).tolist() == counts
+    assert len(sure) == n_sure and all(stages[i] == s for i, s in sure.items())
     result = process_field(real_field["membrane"], real_field["phase"], real_field["dna"], stages=stages)
     images, labels = result.data.labelled.astype(float), result.data.labels
     assert len(labels) == 244 and len(result.data.unlabelled) == 0
