@@ -128,9 +128,10 @@ def run_case(case: str, seed: int, config: str | None, quick: bool, work: Path) 
     result = execute(assignment, cfg, work / case)
     wall = time.perf_counter() - t
     m = result.metrics
-    per_split = {n: r["accuracy"] for n, r in {**m["cnn"], **m["probes"]}.items()}  # for paired tests across runs
+    models = {**m["cnn"], **m["probes"]}  # per split: paired tests across runs, selection rules replayed offline
     rows = [{**{k: r[k] for k in ("name", "kind", "accuracy_mean", "accuracy_ci", "macro_f1_mean", "runs", "recall",
-                                  "not_better_than_majority")}, "accuracy": per_split[r["name"]]} for r in m["results"]]
+                                  "not_better_than_majority")}, "accuracy": models[r["name"]]["accuracy"],
+             "inner_accuracy": models[r["name"]].get("inner_accuracy", [])} for r in m["results"]]
     v = m["verdict"]
     return {"case": case, "seed": seed, "synthetic": bool(data.synthetic), "n_labelled": len(data.labels),
             "n_unlabelled": len(data.unlabelled), "protocol": m["protocol"]["description"],
