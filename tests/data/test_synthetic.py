@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -164,7 +165,20 @@ def test_zero_counts_give_empty_arrays_of_the_right_shape():
 
 
 def test_presets_registry():
-    assert set(PRESETS) == {"sim", "widefield"}
+    assert set(PRESETS) == {"sim", "widefield", "widefield-septa"}
+
+
+def test_widefield_septa_is_widefield_with_brighter_septa_and_walls():
+    changed = {f.name for f in fields(PRESETS["widefield"])
+               if getattr(PRESETS["widefield"], f.name) != getattr(PRESETS["widefield-septa"], f.name)}
+    assert changed == {"flat_fraction", "flat_brightness", "septum_brightness"}
+    centre = {}
+    for preset in ("widefield", "widefield-septa"):
+        data = synthetic_aureus(300, 0, seed=0, preset=preset)
+        x = data.labelled.astype(float)
+        ratio = x[:, 17:23, 17:23].mean(axis=(1, 2)) / x.mean(axis=(1, 2))  # the septum crosses the centre
+        centre[preset] = ratio[data.labels == 2].mean() - ratio[data.labels == 0].mean()
+    assert centre["widefield-septa"] > centre["widefield"] + 0.05, centre
 
 
 def test_sim_preset_is_unchanged():
@@ -204,7 +218,8 @@ REAL_WIDEFIELD = {  # statistic: (real mean, tolerance)
 }
 
 
-def test_widefield_statistics_land_in_the_range_measured_on_the_real_field():
-    stats = crop_statistics(synthetic_aureus(200, 0, seed=0, preset="widefield").labelled)
+@pytest.mark.parametrize("preset", ["widefield", "widefield-septa"])
+def test_widefield_statistics_land_in_the_range_measured_on_the_real_field(preset):
+    stats = crop_statistics(synthetic_aureus(200, 0, seed=0, preset=preset).labelled)
     for name, (real, tol) in REAL_WIDEFIELD.items():
         assert abs(stats[name]["mean"] - real) <= tol, (name, stats[name]["mean"], real)

@@ -522,8 +522,10 @@ def test_the_pretrain_axis_names_sim_to_real_rows_and_is_checked(tmp_path):
     est = cnn_estimator(points[1], grid.load_grid(cfg), 3, 0, "cpu", None)
     assert (est.pretrain, est.pretrain_n, est.pretrain_epochs) == ("widefield", 1000, 3)
     assert cnn_estimator(points[0], grid.load_grid(cfg), 3, 0, "cpu", None).pretrain is None
-    with pytest.raises(ReplearnError, match=r"\[cnn\] pretrain: got \['real'\]; allowed"):
+    with pytest.raises(ReplearnError, match=r"\[cnn\] pretrain: got \['real'\]; allowed.*'widefield-septa'"):
         grid.load_grid(write_config(tmp_path, "[cnn]\npretrain = [\"real\"]\n"))
+    septa = grid.cnn_points(grid.load_grid(write_config(tmp_path, "[cnn]\npretrain = [\"widefield-septa\"]\n")))
+    assert {p.name.split(" +sim2real ")[-1] for p in septa} == {"widefield-septa"}
 
 
 def test_resume_loads_finished_fits_and_redoes_only_the_missing_ones(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from replearn.cli import main
 from replearn.data import AssignmentData, synthetic_aureus, to_tensor
 from replearn.evaluate.domain_shift import domain_classifier_score, nearest_neighbour_ratio
 from replearn.models import conv_autoencoder, save_model, small_cnn
+from replearn.workflows._domain_data import model_preset
 from replearn.workflows._domain_stats import STATISTICS, crop_statistics
 
 SIZE = 24
@@ -189,3 +190,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, cnn_run, fake_real, c
     if case == "size":
         assert "takes 24x24 px" in err
     assert not out.exists()  # nothing written before the inputs are checked
+
+
+@pytest.mark.parametrize("source, preset", [
+    ("synthetic S. aureus (replearn.data.synthetic_aureus, preset=widefield, seed=0)", "widefield"),
+    ("synthetic S. aureus (replearn.data.synthetic_aureus, preset=widefield-septa, seed=0)", "widefield-septa"),
+    ("synthetic S. aureus (replearn.data.synthetic_aureus, preset=sim, seed=3)", "sim"),
+    ("synthetic S. aureus (preset=confocal, seed=0)", None),
+    ("cells.npz (REAL cells)", None),
+])
+def test_model_preset_reads_the_exact_preset_name(source, preset):
+    assert model_preset({"data_source": source}) == preset

@@ -116,7 +116,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         image_shape: (H, W) or (C, H, W) of flattened input rows (N, C*H*W); None: images only
             (or rows in a prebuilt Network's input size).
         pretrain: None (no pretraining), or the :data:`~replearn.data.synthetic.PRESETS` name
-            (``"sim"``, ``"widefield"``) of the generated crops to pretrain on before fine-tuning
+            (``"sim"``, ``"widefield"``, ``"widefield-septa"``) of the generated crops to pretrain on before fine-tuning
             the whole network on ``X``; needs square grayscale images of at least 16 px and 3 classes.
         pretrain_n: generated labelled crops to pretrain on, (pretrain_n, 1, H, H).
         pretrain_epochs: epochs of pretraining (the other settings are the fine-tuning ones).

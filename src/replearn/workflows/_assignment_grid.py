@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replearn.config import merge, resolve
+from replearn.data.synthetic import PRESETS as SYNTHETIC_PRESETS
 from replearn.errors import ReplearnError
 from replearn.evaluate.probes import PROBE_PARAMS, check_probe_name
 from replearn.models import LECTURE_AE_BLOCKS
@@ -40,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
         "cv_repeats": 1,  # repeats of the K-fold shuffle: every crop is predicted once per repeat
         "n_labelled": 400,  # size of the built-in synthetic data (ignored with --data)
         "n_unlabelled": 3892,
-        "preset": "sim",  # synthetic image model: "sim" (super-resolution) or "widefield"
+        "preset": "sim",  # synthetic image model: "sim" (super-resolution), "widefield" or "widefield-septa"
     },
     "cnn": {
         # grid axes (lists): every combination is a grid point
@@ -50,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
         "width": [16],  # filters of the first block
         "dropout": [0.25],  # dropout before and after the dense layer
         "augment": [True],  # train with [augment] (flips, 90-degree turns, intensity) or without ([true, false])
-        # sim-to-real: "none", or first train on pretrain_n generated crops of a preset ("sim", "widefield")
+        # sim-to-real: "none", or first train on pretrain_n generated crops of a preset ("sim", "widefield", ...)
         "pretrain": ["none", "widefield"],
         # "cnn": supervised on the labelled crops; "semisup": the same network trained FixMatch-style on the labelled
         # crops plus the unlabelled ones ([semisup]); "simclr_ft": the (b+) SimCLR encoder + a new head, fine-tuned
@@ -146,7 +147,7 @@ QUICK: dict[str, Any] = {"n_labelled": 120, "n_unlabelled": 300, "repeats": 2, "
 BF16_CHOICES = ("auto", "on", "off")
 
 GRID_AXES = {"cnn": ("depth", "width", "dropout", "augment", "pretrain", "method"), "autoencoder": ("code_dim",)}
-PRETRAIN_CHOICES = ("none", "sim", "widefield")
+PRETRAIN_CHOICES = ("none", *sorted(SYNTHETIC_PRESETS))
 METHOD_CHOICES = ("cnn", "semisup", "simclr_ft")
 METHOD_TAGS = {"cnn": "cnn", "semisup": "semisup", "simclr_ft": "simclr_ft"}
 
@@ -231,16 +232,14 @@ def _check_choice(cfg: dict, table: str, key: str, choices: tuple, path) -> None
 
 def check(cfg: dict[str, Any], path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Check every value of a resolved config; raise one line naming the file, table and key. Returns ``cfg``."""
-    from replearn.data.synthetic import PRESETS
-
     for key in ("n_val", "repeats", "n_labelled", "cv_repeats"):
         _check_number(cfg, "data", key, 1, path)
     _check_number(cfg, "data", "folds", 3, path)
     _check_number(cfg, "pretrain", "min_unlabelled", 0, path)
     _check_number(cfg, "pretrain", "generated", 0, path)
-    _check_choice(cfg, "pretrain", "preset", tuple(sorted(PRESETS)), path)
+    _check_choice(cfg, "pretrain", "preset", tuple(sorted(SYNTHETIC_PRESETS)), path)
     _check_number(cfg, "data", "n_unlabelled", 0, path)
-    _check_choice(cfg, "data", "preset", tuple(sorted(PRESETS)), path)
+    _check_choice(cfg, "data", "preset", tuple(sorted(SYNTHETIC_PRESETS)), path)
 
     _check_list(cfg, "cnn", "depth", int, 1, None, path)
     _check_list(cfg, "cnn", "width", int, 1, None, path)

@@ -7,6 +7,7 @@ made and the recipe calls it again for the data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -14,10 +15,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from replearn.data import load_assignment, seeded_subset, synthetic_aureus
+from replearn.data.synthetic import PRESETS as SYNTHETIC_PRESETS
 from replearn.encoders.loading import LoadedEncoder, load_encoder
 from replearn.errors import ReplearnError
 
-PRESETS = ("sim", "widefield")
+PRESETS = tuple(sorted(SYNTHETIC_PRESETS))
 N_SYNTHETIC = 600  # built-in synthetic labelled crops encoded (the source domain)
 K_NEIGHBOURS = 5  # k of the k-NN stage guess and of the neighbour figure
 SYNTHETIC_SEED_OFFSET = 1000  # built-in crops use seed --seed + 1000: not the crops the model was trained on
@@ -47,10 +49,8 @@ class Inputs(NamedTuple):
 def model_preset(meta: dict[str, Any]) -> str | None:
     """The synthetic preset a model was trained on, from its metadata (None when unknown or real data)."""
     source = str(meta.get("data_source", meta.get("data", "")))
-    for preset in PRESETS:
-        if f"preset={preset}" in source:
-            return preset
-    return None
+    match = re.search(r"preset=([\w-]+)", source)
+    return match.group(1) if match and match.group(1) in PRESETS else None
 
 
 def trained_on(meta: dict[str, Any]) -> str:

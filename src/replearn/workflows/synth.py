@@ -38,7 +38,7 @@ class Config:
 
     n_labelled: int = option(400, "labelled crops", metavar="N")
     n_unlabelled: int = option(3892, "unlabelled crops", metavar="M")
-    preset: str = option("sim", "image model: 'sim' (super-resolution) or 'widefield'", choices=tuple(sorted(PRESETS)))
+    preset: str = option("sim", "image model: 'sim' (super-resolution), 'widefield' or 'widefield-septa'", choices=tuple(sorted(PRESETS)))
     seed: int = seed_option()
     quick: bool = quick_option()
 
