@@ -6,7 +6,7 @@ For every run (case and seed) and every split, each rule picks one row from the 
 accuracy on a held-out quarter of that split's training crops, what the run's nested selection sees); the rule's
 score on the split is the chosen row's outer accuracy there. Rules:
 
-- ``best-inner``: the highest inner accuracy, ties to the first listed (the run's rule until session 22);
+- ``best-inner``: the highest inner accuracy, ties to the first listed (the rule the run uses);
 - ``one-se``: the first listed row whose inner accuracy is within one standard error of the best one
   (``sqrt(a (1 - a) / n)``, ``n`` the inner validation crops; the "one-standard-error rule" of Hastie,
   Tibshirani & Friedman, *The Elements of Statistical Learning*, 2nd ed., section 7.10);
