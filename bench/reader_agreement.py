@@ -1,10 +1,12 @@
 """How much two readers of the shared field's cell stages agree, and how models score against each of them.
 
     python bench/reader_agreement.py                       # the two readings in bench/labels/
+    python bench/reader_agreement.py --first mine.csv --second colleague.csv   # any two readings of the same cells
     python bench/reader_agreement.py --proba bench/results/real-cells-session21/screen-plain-proba-run.proba.json
 
-Prints, for the 244 cells: agreement, Cohen's kappa (scikit-learn) and the confusion matrix of the two readings, on
-every cell and on the cells both marked sure. With ``--proba`` (the per-fold probabilities that ``cnn_screen.py
+Prints agreement, Cohen's kappa (scikit-learn) and the confusion matrix of two readings (``cell id, stage`` CSVs as
+``replearn crops --labels`` reads them), on every cell and, where each reading has a ``-sure.csv`` beside it, on the
+cells both readers marked sure. With ``--proba`` (the per-fold probabilities that ``cnn_screen.py
 --cases aureus-169 --proba`` writes; the models trained on the first reading), each seed's out-of-fold predictions
 are scored against the first reading, the second, and the cells where the two agree, beside the two readings'
 own agreement on the same cells. ``--json`` writes everything.
@@ -31,9 +33,10 @@ LABELS = Path(__file__).resolve().parent / "labels"
 FIRST, SECOND = LABELS / "aureus-maicrobe-stages.csv", LABELS / "aureus-maicrobe-stages-reader2.csv"
 
 
-def sure_ids(path: Path) -> set[int]:
-    """The ids in the reading's ``-sure.csv`` beside it (the cells its reader did not mark unsure)."""
-    return set(read_stages(path.with_name(path.stem + "-sure.csv")))
+def sure_ids(path: Path) -> set[int] | None:
+    """The ids in the reading's ``-sure.csv`` beside it (the cells its reader did not mark unsure); None without."""
+    sure = path.with_name(path.stem + "-sure.csv")
+    return set(read_stages(sure)) if sure.is_file() else None
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict:
@@ -76,16 +79,23 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     r1, r2 = read_stages(args.first), read_stages(args.second)
-    if set(r1) != set(r2):
-        sys.exit(f"the readings name different cells: {len(set(r1) ^ set(r2))} ids differ")
-    ids = sorted(r1)
+    ids = sorted(set(r1) & set(r2))  # a second reading of a subset compares on that subset
+    if not ids:
+        sys.exit(f"{args.first} and {args.second} name no cell in common")
+    if args.proba and len(ids) != len(r1):
+        sys.exit("--proba needs both readings of every cell")
+    if len(ids) < max(len(r1), len(r2)):
+        print(f"comparing the {len(ids)} cells both readings name ({len(r1)} and {len(r2)} in the files)")
     first, second = np.array([r1[i] for i in ids]), np.array([r2[i] for i in ids])
-    sure = sure_ids(args.first) & sure_ids(args.second)
-    both_sure = np.array([i in sure for i in ids])
-    result = {"all": agreement(first, second), "both_sure": agreement(first[both_sure], second[both_sure]),
-              "counts": {"first": np.bincount(first, minlength=3).tolist(),
-                         "second": np.bincount(second, minlength=3).tolist()}}
-    for name, r in (("every cell", result["all"]), ("cells both readers marked sure", result["both_sure"])):
+    result = {"all": agreement(first, second), "counts": {"first": np.bincount(first, minlength=3).tolist(),
+                                                          "second": np.bincount(second, minlength=3).tolist()}}
+    sure_first, sure_second = sure_ids(args.first), sure_ids(args.second)
+    if sure_first is not None and sure_second is not None:
+        both_sure = np.array([i in sure_first & sure_second for i in ids])
+        result["both_sure"] = agreement(first[both_sure], second[both_sure])
+    for name, r in (("every cell", result["all"]), ("cells both readers marked sure", result.get("both_sure"))):
+        if r is None:
+            continue
         print(f"{name}: {r['cells']} cells, agreement {r['agree']:.3f}, Cohen's kappa {r['kappa']:.3f}; "
               f"confusion (rows first reading, columns second): {r['confusion']}")
     print(f"stage counts 0/1/2: first {result['counts']['first']}, second {result['counts']['second']}")
