@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
-from replearn.data.synthetic import PRESETS, class_counts, synthetic_aureus
+from replearn.data.synthetic import PRESETS, class_counts, source_preset, synthetic_aureus
 from replearn.errors import ReplearnError
 from replearn.workflows._domain_stats import crop_statistics
 
@@ -166,6 +166,12 @@ def test_zero_counts_give_empty_arrays_of_the_right_shape():
 
 def test_presets_registry():
     assert set(PRESETS) == {"sim", "widefield", "widefield-septa"}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_source_preset_reads_back_the_exact_preset(preset):
+    assert source_preset(synthetic_aureus(3, 0, seed=0, preset=preset).source) == preset
+    assert source_preset("cells.npz (REAL cells)") is None and source_preset("x (preset=confocal, seed=0)") is None
 
 
 def test_widefield_septa_is_widefield_with_brighter_septa_and_walls():

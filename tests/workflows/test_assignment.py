@@ -577,3 +577,17 @@ def test_resume_loads_finished_fits_and_redoes_only_the_missing_ones(tmp_path, m
 
 def test_report_says_how_to_open_the_explorer_on_this_run(quick_run):
     assert "replearn explore RUN --out RUN/explore.html" in (quick_run / "report.md").read_text()
+
+
+@pytest.mark.parametrize("preset", ["widefield", "widefield-septa"])
+def test_generated_pretraining_crops_follow_the_synthetic_data_s_own_preset(preset):
+    """SYNTHETIC data made with a preset top their few unlabelled crops up with crops of that same preset."""
+    from replearn.workflows._assignment_models import pretraining_crops
+
+    data = synthetic_aureus(12, 3, seed=0, preset=preset)
+    config = grid.complete({}, None, False)
+    config["pretrain"].update(preset="sim", generated=5)
+    crops, seen, sentence = pretraining_crops(data, config, 0)
+    assert seen == {"unlabelled": 3, "generated": 5} and len(crops) == 8
+    assert f"generated with the {preset!r} preset" in sentence
+    np.testing.assert_array_equal(crops[3:], synthetic_aureus(0, 5, seed=7919, preset=preset).unlabelled)

@@ -61,6 +61,7 @@ the same NumPy; a different ``seed`` gives different crops.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -71,7 +72,7 @@ from replearn.data.assignment_data import AssignmentData
 from replearn.data.crops import scale_to_uint8
 from replearn.errors import ReplearnError
 
-__all__ = ["AureusParams", "PRESETS", "class_counts", "synthetic_aureus"]
+__all__ = ["AureusParams", "PRESETS", "class_counts", "source_preset", "synthetic_aureus"]
 
 _REFERENCE_SIZE = 40
 _MAX_NEIGHBOURS = 3
@@ -173,6 +174,13 @@ PRESETS: dict[str, AureusParams] = {
 PRESETS["widefield-septa"] = replace(PRESETS["widefield"], flat_fraction=0.6, flat_brightness=(1.3, 2.0),
                                      septum_brightness=((1.2, 2.2), (1.6, 2.6)))
 """Named parameter sets: ``"sim"`` (super-resolution crops), ``"widefield"`` and ``"widefield-septa"``."""
+
+
+def source_preset(source: str) -> str | None:
+    """The preset named in a data source string that :func:`synthetic_aureus` wrote (``"... preset=NAME, ..."``);
+    None when it names none of :data:`PRESETS`."""
+    match = re.search(r"preset=([\w-]+)", str(source))
+    return match.group(1) if match and match.group(1) in PRESETS else None
 
 
 def class_counts(n: int, proportions: tuple[float, ...] | np.ndarray, min_per_class: int = 2) -> np.ndarray:

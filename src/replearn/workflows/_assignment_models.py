@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from torch import nn
 import replearn
 from replearn.data import AssignmentData, load_assignment, repeated_stratified_splits, synthetic_aureus, to_tensor
 from replearn.data.cell_augment import CellAugment
+from replearn.data.synthetic import source_preset
 from replearn.encoders import (AutoEncoderEmbedding, CNNClassifier, ContrastiveEmbedding, FineTunedClassifier,
                                SemiSupervisedClassifier, pretrained_encoder)
 from replearn.encoders.semi_supervised_classifier import _CNN_PARAMS
@@ -402,8 +402,7 @@ def pretraining_crops(data: AssignmentData, config: dict[str, Any], seed: int) -
     seen = {"unlabelled": int(len(unl)), "generated": int(n_gen)}
     if not n_gen:
         return unl, seen, f"the {len(unl)} unlabelled crops"
-    made = re.search(r"preset=(\w+)", data.source) if data.synthetic else None  # SYNTHETIC data: its own preset
-    preset = made.group(1) if made else pre["preset"]
+    preset = (source_preset(data.source) if data.synthetic else None) or pre["preset"]  # SYNTHETIC: its own preset
     h = data.labelled.shape[1]
     gen = synthetic_aureus(0, n_gen, seed=seed + 7919, preset=preset, size=h).unlabelled
     if data.labelled.dtype != np.uint8:

@@ -7,7 +7,6 @@ made and the recipe calls it again for the data.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,6 +15,7 @@ import numpy as np
 
 from replearn.data import load_assignment, seeded_subset, synthetic_aureus
 from replearn.data.synthetic import PRESETS as SYNTHETIC_PRESETS
+from replearn.data.synthetic import source_preset
 from replearn.encoders.loading import LoadedEncoder, load_encoder
 from replearn.errors import ReplearnError
 
@@ -48,9 +48,7 @@ class Inputs(NamedTuple):
 
 def model_preset(meta: dict[str, Any]) -> str | None:
     """The synthetic preset a model was trained on, from its metadata (None when unknown or real data)."""
-    source = str(meta.get("data_source", meta.get("data", "")))
-    match = re.search(r"preset=([\w-]+)", source)
-    return match.group(1) if match and match.group(1) in PRESETS else None
+    return source_preset(str(meta.get("data_source", meta.get("data", ""))))
 
 
 def trained_on(meta: dict[str, Any]) -> str:
