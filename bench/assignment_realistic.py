@@ -97,11 +97,16 @@ def field_cells() -> AssignmentData:
                          source="aureus-maicrobe field (REAL cells)", progress=False).data
 
 
+def field_draw(n_lab: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (cell id - 1) of :func:`field_subset`'s ``n_lab`` labelled cells (stratified, seeded), and the rest."""
+    labels = field_cells().labels
+    return tuple(train_test_split(np.arange(len(labels)), train_size=n_lab, stratify=labels, random_state=seed))
+
+
 def field_subset(n_lab: int, seed: int) -> AssignmentData:
     """``n_lab`` of the field's annotated cells labelled (stratified, seeded), the rest unlabelled."""
     cells = field_cells()
-    lab, unl = train_test_split(np.arange(len(cells.labels)), train_size=n_lab, stratify=cells.labels,
-                                random_state=seed)
+    lab, unl = field_draw(n_lab, seed)
     return AssignmentData(cells.labelled[lab], cells.labels[lab], cells.labelled[unl], source=cells.source,
                           synthetic=False, class_names=cells.class_names)
 

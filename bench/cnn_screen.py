@@ -64,9 +64,10 @@ VARIANTS = {
     "mixup1": {"_mixup": 1.0},  # train on mixup pairs (Zhang et al. 2018), mixing weight ~ Beta(1, 1)
     "mixup0.4": {"_mixup": 0.4},  # ... ~ Beta(0.4, 0.4): mostly near one of the two images
     # the sim-to-real row pretrained on a changed widefield preset (the data of a widefield case stays the preset's):
-    # more stage-0 cells with a bright flattened side, brighter septa (session 21's lead on the annotated real cells)
-    "wf-walls-septa": {"_preset": {"flat_fraction": 0.6, "flat_brightness": (1.3, 2.0),
-                                   "septum_brightness": ((1.2, 2.2), (1.6, 2.6))}},
+    # more stage-0 cells with a bright flattened side, brighter septa
+    # (session 21's lead on the annotated real cells; since session 22 the preset "widefield-septa")
+    "wf-walls-septa": {"_preset": {k: getattr(PRESETS["widefield-septa"], k)
+                                   for k in ("flat_fraction", "flat_brightness", "septum_brightness")}},
 }
 # row -> (pretrain preset, method): the grid's two supervised rows, the plain CNN and the sim-to-real one (pretrained
 # on generated widefield crops), and the opt-in semi-supervised row (the unlabelled crops plus generated ones)

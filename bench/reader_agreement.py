@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
-from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from assignment_realistic import field_cells  # noqa: E402
+from assignment_realistic import field_draw  # noqa: E402
 from cnn_screen import case_protocol  # noqa: E402
 
 from replearn.data.crops import read_stages  # noqa: E402
@@ -51,9 +50,7 @@ def score_oof(proba_file: Path, first: np.ndarray, second: np.ndarray) -> dict:
         for key, folds in runs.items():
             case, seed = key.rsplit("-s", 1)
             data, protocol = case_protocol(case, int(seed))
-            # the case's labelled cells: the same stratified draw of the 244 (in id order) as field_subset
-            lab, _ = train_test_split(np.arange(len(first)), train_size=len(data.labels), stratify=field_cells().labels,
-                                      random_state=int(seed))
+            lab, _ = field_draw(len(data.labels), int(seed))  # the case's labelled cells (indices in id order)
             assert np.array_equal(first[lab], data.labels), "the draw does not match the case's labels"
             cells, predicted = [], []
             for (_, va), proba in zip(protocol.splits, folds):

@@ -407,12 +407,12 @@ def pretraining_crops(data: AssignmentData, config: dict[str, Any], seed: int) -
     gen = synthetic_aureus(0, n_gen, seed=seed + 7919, preset=preset, size=h).unlabelled
     if data.labelled.dtype != np.uint8:
         gen = gen.astype(np.float32) / 255.0
-    crops = np.concatenate([unl.astype(gen.dtype), gen]) if len(unl) else gen
     if not len(unl):
-        return crops, seen, (f"{n_gen} SYNTHETIC crops generated with the {preset!r} preset "
-                             "(the data has no unlabelled crops)")
-    return crops, seen, (f"the {len(unl)} unlabelled crops plus {n_gen} SYNTHETIC crops generated with the "
-                         f"{preset!r} preset (fewer than {pre['min_unlabelled']} unlabelled crops were given)")
+        return gen, seen, (f"{n_gen} SYNTHETIC crops generated with the {preset!r} preset "
+                           "(the data has no unlabelled crops)")
+    return np.concatenate([unl.astype(gen.dtype), gen]), seen, (
+        f"the {len(unl)} unlabelled crops plus {n_gen} SYNTHETIC crops generated with the {preset!r} preset "
+        f"(fewer than {pre['min_unlabelled']} unlabelled crops were given)")
 
 
 def train_autoencoders(data: AssignmentData, config: dict[str, Any], seed: int, device: str, progress: bool,
