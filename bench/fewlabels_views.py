@@ -9,6 +9,7 @@ validation images. Writes ``bench/results/fewlabels-views-<method>-<stamp>.json`
     python bench/fewlabels_views.py                                   # cnn_aug, 10 per class, 3 draws
     python bench/fewlabels_views.py --method semisup --views current,noelastic --draws 2 --steps 1200
     python bench/fewlabels_views.py --method semisup --views current --draws 5 --steps 1200 --neighbours 5
+    python bench/fewlabels_views.py --views shift,squeeze --steps 2400                # session 23
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import accuracy_score
 
 from replearn.data.augment import random_hflip
@@ -36,6 +38,51 @@ HERE = Path(__file__).resolve().parent
 N_VALIDATION = 10_000
 
 
+def squeeze(strength: float = 1.0, p: float = 0.5):
+    """A view after the description of Parametric UMAP's Fashion-MNIST augmentation (session 23's screen).
+
+    Each part with probability ``p``: a zoom-out that changes the aspect ratio (the image stretched by 0-14 px
+    per axis, then fitted back into its size), a rotation of up to 0.25 rad, a brightness (+-0.5) and contrast
+    (0.5-1.75) change, a grey 8x8 cut-out; always a shift of up to 1.5 px and a left-right flip of half the images.
+    ``strength`` scales the stretch, the rotation and the intensity change.
+    """
+    def view(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        b, _, h, w = x.shape
+
+        def coin() -> torch.Tensor:
+            return torch.rand(b, generator=g) < p
+
+        grow_w = torch.randint(0, 8, (b,), generator=g).float() * 2 * strength
+        grow_h = torch.randint(0, 8, (b,), generator=g).float() * 2 * strength
+        fit = h / torch.maximum(h + grow_h, w + grow_w)
+        zoom = coin()
+        sy = torch.where(zoom, (h + grow_h) * fit / h, torch.ones(b))
+        sx = torch.where(zoom, (w + grow_w) * fit / w, torch.ones(b))
+        angle = (2 * torch.rand(b, generator=g) - 1) * 0.25 * strength
+        angle = torch.where(coin(), angle, torch.zeros(b))
+        mirror = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
+        shift = (2 * torch.rand(2, b, generator=g) - 1) * 1.5 * 2 / torch.tensor([[w], [h]])
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack([torch.stack([cos / sx * mirror, -sin / sx, shift[0]], 1),
+                             torch.stack([sin / sy * mirror, cos / sy, shift[1]], 1)], 1)
+        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        shape = (b, 1, 1, 1)
+        jitter = coin().to(x.device).view(shape)
+        delta = ((2 * torch.rand(b, generator=g) - 1) * 0.5 * strength).to(x.device, x.dtype).view(shape)
+        contrast = (1 + (torch.rand(b, generator=g) * 1.25 - 0.5) * strength).to(x.device, x.dtype).view(shape)
+        mean = out.mean((1, 2, 3), keepdim=True)
+        changed = (out + delta - mean) * contrast + mean
+        out = torch.where(jitter, changed - changed.amin((1, 2, 3), keepdim=True), out).clamp(0, 1)
+        erase = coin().view(b, 1, 1)
+        top, left = torch.randint(0, h, (b,), generator=g), torch.randint(0, w, (b,), generator=g)
+        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        box = ((rows - top.view(b, 1, 1)).abs() < 4) & ((cols - left.view(b, 1, 1)).abs() < 4) & erase
+        return out.masked_fill(box.unsqueeze(1).to(x.device), 0.5)
+
+    return view
+
+
 def flipped(augment):
     """``augment`` then a left-right flip of half the images (clothes may be mirrored)."""
     return lambda x, g: random_hflip(augment(x, g), g)
@@ -47,7 +94,17 @@ VIEWS = {  # name -> strong view at a strength; "current" is what fewlabels uses
     "nocutout": lambda s: flipped(DigitAugment(s, cutout=False)),
     "affine": lambda s: flipped(DigitAugment(s, elastic=False, cutout=False)),
     "shift": lambda s: fixmatch_views("fashion", s)[0],  # the weak view: shifts of 2 px and flips
+    "squeeze": lambda s: squeeze(1.0),  # session 23: these three ignore --strength
+    "squeeze-half": lambda s: squeeze(0.5),
+    "squeeze-p1": lambda s: squeeze(1.0, p=1.0),
 }
+
+
+def labelled_view(args: argparse.Namespace, strong):
+    """semisup's view of the labelled images: none (the weak view), the strong one, or a named one."""
+    if args.labelled_view:
+        return VIEWS[args.labelled_view](args.strength)
+    return strong if args.strong_labelled else None
 
 
 def split(data: FewLabelData) -> FewLabelData:
@@ -74,6 +131,7 @@ def main() -> int:
     parser.add_argument("--no-align", action="store_true", help="semisup: no distribution alignment")
     parser.add_argument("--ema", type=float, default=0.0, help="semisup: decay of a moving average of the weights")
     parser.add_argument("--strong-labelled", action="store_true", help="semisup: the strong view on labelled images")
+    parser.add_argument("--labelled-view", choices=tuple(VIEWS), help="semisup: this view on the labelled images")
     parser.add_argument("--flip-tta", action="store_true", help="also score the average over the image and its mirror")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -98,7 +156,7 @@ def main() -> int:
                                                unlabelled=unlabelled, threshold=args.threshold, ratio=args.ratio,
                                                unlabelled_weight=args.weight, views=(weak, strong),
                                                align=not args.no_align, neighbours=args.neighbours, ema=args.ema,
-                                               augment=strong if args.strong_labelled else None, seed=draw, **common)
+                                               augment=labelled_view(args, strong), seed=draw, **common)
             proba = clf.fit(x, y).predict_proba(data.x_test)
             accuracy = float(accuracy_score(data.y_test.numpy(), proba.argmax(1)))
             runs.append({"view": name, "draw": draw, "accuracy": accuracy, "seconds": time.perf_counter() - start})
