@@ -61,6 +61,9 @@ VARIANTS = {
     "dconv34": {"_convs": 2, "_convs_from": 2},  # two in the blocks after the second (10x10 and 5x5 maps) only
     "dconv12": {"_convs": 2, "_convs_until": 2},  # two in the first two blocks (40x40 and 20x20 maps) only
     "dconv-ep60": {"_convs": 2, "epochs": 60},  # two per block, two thirds of the epochs (about the base's time)
+    "rot45": {"_warp": (45.0, 0.0)},  # then rotate by an angle in [-45, 45] degrees (bilinear, mirrored border)
+    "zoom10": {"_warp": (0.0, 0.1)},  # then scale by a factor in [0.9, 1.1] about the centre (bilinear)
+    "rot45zoom10": {"_warp": (45.0, 0.1)},
     "mixup1": {"_mixup": 1.0},  # train on mixup pairs (Zhang et al. 2018), mixing weight ~ Beta(1, 1)
     "mixup0.4": {"_mixup": 0.4},  # ... ~ Beta(0.4, 0.4): mostly near one of the two images
     # the sim-to-real row pretrained on a changed widefield preset (the data of a widefield case stays the preset's):
@@ -117,6 +120,22 @@ def mixup(alpha: float):
     return objective
 
 
+def warp(degrees: float, zoom: float):
+    """Rotate each image by an angle in [-degrees, degrees] and scale it by a factor in [1 - zoom, 1 + zoom] about
+    its centre (one bilinear resampling, the border mirrored): with the 8 symmetries before it, every angle."""
+
+    def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n = len(x)
+        angle = torch.deg2rad((2 * torch.rand(n, generator=generator) - 1) * degrees)
+        scale = 1 + (2 * torch.rand(n, generator=generator) - 1) * zoom
+        cos, sin, zero = torch.cos(angle) / scale, torch.sin(angle) / scale, torch.zeros(n)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    return apply
+
+
 def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list[float], list[np.ndarray]]:
     """Outer-fold accuracies of CNN row ``row`` with ``variant`` on ``case`` (data and folds of ``seed``), and each
     fold's predicted probabilities (TTA, averaged over the members)."""
@@ -145,6 +164,11 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
 
         def augment(x, generator):
             return random_shift(cell_augment(x, generator), generator, shift)
+    if "warp" in extra:
+        cell_augment, resample = augment, warp(*extra.pop("warp"))
+
+        def augment(x, generator):
+            return resample(cell_augment(x, generator), generator)
     if convs > 1:
         spec = _spec(point, config, data.n_classes, convs, convs_from, convs_until)
         point = dataclasses.replace(point, spec=tuple(spec))
