@@ -133,11 +133,16 @@ def main() -> int:
     parser.add_argument("--strong-labelled", action="store_true", help="semisup: the strong view on labelled images")
     parser.add_argument("--labelled-view", choices=tuple(VIEWS), help="semisup: this view on the labelled images")
     parser.add_argument("--flip-tta", action="store_true", help="also score the average over the image and its mirror")
+    parser.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "sgd"),
+                        help="sgd: with Nesterov momentum 0.9, as FixMatch trains")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     data = split(load("fashion", None, None, 0, 0, 0, False))
     network = _network(args)  # fewlabels' CNN at --width
-    common = dict(batch_size=32, lr=3e-3, schedule="cosine", classes=list(range(10)), device=args.device,
+    common = dict(batch_size=32, lr=args.lr, schedule="cosine", classes=list(range(10)), device=args.device,
+                  optimizer=args.optimizer, weight_decay=args.weight_decay, nesterov=args.optimizer == "sgd",
                   progress=False)
     runs = []
     for draw in range(args.first_draw, args.first_draw + args.draws):
