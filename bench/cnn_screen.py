@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from assignment_realistic import CASES, ROOT, case_data
-from replearn.data.augment import random_shift
+from replearn.data.augment import random_hflip, random_shift
 from replearn.data.cell_augment import CellAugment
 from replearn.data.synthetic import PRESETS
 from replearn.data.tensors import to_tensor
@@ -64,6 +64,7 @@ VARIANTS = {
     "rot45": {"_warp": (45.0, 0.0)},  # then rotate by an angle in [-45, 45] degrees (bilinear, mirrored border)
     "zoom10": {"_warp": (0.0, 0.1)},  # then scale by a factor in [0.9, 1.1] about the centre (bilinear)
     "rot45zoom10": {"_warp": (45.0, 0.1)},
+    "upright": {"_upright": True},  # left-right mirrors only, in training and in TTA (images with an up and a down)
     "mixup1": {"_mixup": 1.0},  # train on mixup pairs (Zhang et al. 2018), mixing weight ~ Beta(1, 1)
     "mixup0.4": {"_mixup": 0.4},  # ... ~ Beta(0.4, 0.4): mostly near one of the two images
     # the sim-to-real row pretrained on a changed widefield preset (the data of a widefield case stays the preset's):
@@ -169,6 +170,15 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
 
         def augment(x, generator):
             return resample(cell_augment(x, generator), generator)
+    tta = tta_average
+    if extra.pop("upright", False):  # no turns, no up-down mirror: the intensity changes and a left-right mirror
+        intensity = CellAugment(**{**config["augment"], "flips": False, "rot90": False})
+
+        def augment(x, generator):
+            return random_hflip(intensity(x, generator), generator)
+
+        def tta(score, images):
+            return (np.asarray(score(images), np.float64) + np.asarray(score(torch.flip(images, dims=(-1,))))) / 2
     if convs > 1:
         spec = _spec(point, config, data.n_classes, convs, convs_from, convs_until)
         point = dataclasses.replace(point, spec=tuple(spec))
@@ -181,7 +191,7 @@ def screen(variant: str, case: str, seed: int, row: str = "plain") -> tuple[list
                                             unlabelled)
                 clf.set_params(progress=False, **extra)
                 clf.fit(x[tr], torch.from_numpy(y[tr]))
-                proba = proba + tta_average(clf.predict_proba, x[va])
+                proba = proba + tta(clf.predict_proba, x[va])
             out.append(float((proba.argmax(1) == y[va]).mean()))
             probas.append(proba / members)
     finally:  # the next variant trains with the engine's own loss and preset again, even after an error
