@@ -83,6 +83,11 @@ def squeeze(strength: float = 1.0, p: float = 0.5):
     return view
 
 
+def then(first, second):
+    """``first``, then ``second`` on its output."""
+    return lambda x, g: second(first(x, g), g)
+
+
 def flipped(augment):
     """``augment`` then a left-right flip of half the images (clothes may be mirrored)."""
     return lambda x, g: random_hflip(augment(x, g), g)
@@ -97,6 +102,7 @@ VIEWS = {  # name -> strong view at a strength; "current" is what fewlabels uses
     "squeeze": lambda s: squeeze(1.0),  # session 23: these three ignore --strength
     "squeeze-half": lambda s: squeeze(0.5),
     "squeeze-p1": lambda s: squeeze(1.0, p=1.0),
+    "squeeze+current": lambda s: then(squeeze(1.0), fixmatch_views("fashion", s)[1]),
 }
 
 
