@@ -7,7 +7,9 @@ default 16-D autoencoder on three sets of crops (no labels seen) and scores the 
 - ``run``: what ``replearn assignment`` pretrains on at 169 + 75 crops: 75 real cells plus 1,000 generated
   ``widefield`` crops (SYNTHETIC), the default epochs and batch;
 - ``real``: the 244 real cells alone, the default epochs and batch (few steps);
-- ``real-long``: the 244 real cells alone, batch 32 and 100 epochs.
+- ``real-long``: the 244 real cells alone, batch 32 and 100 epochs;
+- ``run-balanced`` (``--sets``): ``run`` with the 75 real cells repeated 13 times (about half of the crops);
+- ``unlabelled-long`` (``--sets``): the 75 real cells alone, batch 32 and 300 epochs.
 
     python bench/real_cells_codes.py --out bench/results/real-cells-session21/codes.json
     python bench/real_cells_codes.py --params '{"septum_brightness": [[1.2, 2.2], [1.6, 2.6]]}'   # another generator
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", help="JSON overrides of the widefield preset for the generated crops")
+    ap.add_argument("--sets", nargs="+", default=["run", "real", "real-long"],
+                    choices=["run", "real", "real-long", "run-balanced", "unlabelled-long"])
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"real-cells-codes-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -58,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     a = grid.DEFAULTS["autoencoder"]
     sets = {"run": (np.concatenate([unl, generated]), a["epochs"], a["batch_size"]),
             "real": (images, a["epochs"], a["batch_size"]),
-            "real-long": (images, 100, 32)}
+            "real-long": (images, 100, 32),
+            # session 23: the 75 real crops repeated 13 times beside the 1,000 generated ones (about half each)
+            "run-balanced": (np.concatenate([np.tile(unl, (13, 1, 1)), generated]), a["epochs"], a["batch_size"]),
+            "unlabelled-long": (unl, 300, 32)}  # the 75 real crops alone, about as many steps as real-long
+    sets = {k: sets[k] for k in args.sets}
     flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
     out = {"data": f"{len(images)} REAL cells, stages {np.bincount(labels).tolist()} (engineer's annotation)",
            "generator overrides": args.params,
