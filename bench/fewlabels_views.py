@@ -100,7 +100,7 @@ def then(first, second):
 
 def flipped(augment):
     """``augment`` then a left-right flip of half the images (clothes may be mirrored)."""
-    return lambda x, g: random_hflip(augment(x, g), g)
+    return then(augment, random_hflip)
 
 
 VIEWS = {  # name -> strong view at a strength; "current" is what fewlabels uses for Fashion-MNIST

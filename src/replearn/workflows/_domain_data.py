@@ -14,8 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from replearn.data import load_assignment, seeded_subset, synthetic_aureus
-from replearn.data.synthetic import PRESETS as SYNTHETIC_PRESETS
-from replearn.data.synthetic import source_preset
+from replearn.data.synthetic import PRESETS as SYNTHETIC_PRESETS, source_preset
 from replearn.encoders.loading import LoadedEncoder, load_encoder
 from replearn.errors import ReplearnError
 

@@ -38,7 +38,8 @@ class Config:
 
     n_labelled: int = option(400, "labelled crops", metavar="N")
     n_unlabelled: int = option(3892, "unlabelled crops", metavar="M")
-    preset: str = option("sim", "image model: 'sim' (super-resolution), 'widefield' or 'widefield-septa'", choices=tuple(sorted(PRESETS)))
+    preset: str = option("sim", "image model: 'sim' (super-resolution) or a widefield one (docs/synthetic_data.md)",
+                         choices=tuple(sorted(PRESETS)))
     seed: int = seed_option()
     quick: bool = quick_option()
 
