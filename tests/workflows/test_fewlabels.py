@@ -207,3 +207,21 @@ def test_neighbours_reach_the_semi_supervised_estimator_and_the_table(tmp_path, 
     assert semisup_settings[-1]["neighbours"] == 4
     assert "strong views from one of each image's 4 nearest unlabelled images" in (
         tmp_path / "on" / "fewlabels.md").read_text()
+
+
+def test_bf16_reaches_every_network_and_the_table_and_is_off_by_default(tmp_path, monkeypatch, semisup_settings):
+    from replearn.workflows import _fewlabels_methods
+
+    cnns = []
+    real = _fewlabels_methods.CNNClassifier
+    monkeypatch.setattr(_fewlabels_methods, "CNNClassifier", lambda **kw: cnns.append(kw) or real(**kw))
+    one = [*TINY, "--methods", "cnn,semisup", "--labels", "1", "--draws", "1", "--jobs", "1"]
+    for extra, expected in (([], False), (["--bf16"], True), (["--bf16", "off"], False)):
+        out = tmp_path / f"run{len(cnns)}"
+        assert main(["fewlabels", "--out", str(out), *one, *extra]) == 0
+        assert cnns[-1]["bf16"] is expected and semisup_settings[-1]["bf16"] is expected, extra
+        assert json.loads((out / "metrics.json").read_text())["bf16"] is expected
+        assert f"{'bfloat16 autocast' if expected else 'float32'} training" in (out / "fewlabels.md").read_text()
+    with pytest.raises(SystemExit) as exit_:  # argparse's one line for a choice it does not know
+        main(["fewlabels", "--out", str(tmp_path / "bad"), *one, "--bf16", "fast"])
+    assert exit_.value.code == 2 and not (tmp_path / "bad").exists()

@@ -79,7 +79,7 @@ def add_outputs(result: Any, cfg: Any, data: Any) -> None:
             f"{'on' if cfg.aligns() else 'off'}, {cfg.labelled_view} view of the labelled images"
             + (f", strong views from one of each image's {cfg.neighbour_count()} nearest unlabelled images"
                if cfg.neighbour_count() else "") + "); "
-            f"batch {cfg.batch_size}; lr {cfg.lr}. "
+            f"batch {cfg.batch_size}; lr {cfg.lr}; {'bfloat16 autocast' if m['bf16'] else 'float32'} training. "
             "Pretraining (once, no labels): "
             + (", ".join(f"{k} {v:.0f} s" for k, v in m["pretraining_seconds"].items()) or "none")
             + ". Times are wall-clock on this machine.")
