@@ -12,6 +12,7 @@ validation images. Writes ``bench/results/fewlabels-views-<method>-<stamp>.json`
     python bench/fewlabels_views.py --views shift,squeeze --steps 2400                # session 23
     python bench/fewlabels_views.py --method semisup --network cnn13 --device cuda --views current --draws 2 \
         --steps 1200 --neighbours 5                                   # the published method's network size (a GPU)
+    python bench/fewlabels_views.py --network cnn13 --bf16 --views squeeze --draws 2 --steps 2400   # session 24
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ CNN13 = ["conv 128", "bn", "relu", "conv 128", "bn", "relu", "conv 128", "bn", "
          "conv 256", "bn", "relu", "conv 256", "bn", "relu", "conv 256", "bn", "relu", "maxpool", "dropout 0.5",
          "conv 512", "bn", "relu", "conv 256 k1", "bn", "relu", "conv 128 k1", "bn", "relu", "gap as features",
          "dense 10"]
+
+
+def cnn13(divide: int = 1) -> list[str]:
+    """CNN13 with every convolution's filters divided by ``divide`` (2: half, 4: a quarter of the width)."""
+    def scaled(entry: str) -> str:
+        kind, _, rest = entry.partition(" ")
+        filters, _, options = rest.partition(" ")
+        return " ".join(filter(None, (kind, str(int(filters) // divide), options))) if kind == "conv" else entry
+    return [scaled(e) for e in CNN13]
 
 
 def squeeze(strength: float = 1.0, p: float = 0.5):
@@ -140,8 +150,11 @@ def main() -> int:
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--network", choices=("fewlabels", "cnn13"), default="fewlabels",
-                        help="fewlabels' CNN at --width, or the 13-layer CNN (CNN13; --width unused)")
+    parser.add_argument("--batch-size", type=int, default=32, help="labelled images per step")
+    parser.add_argument("--network", choices=("fewlabels", "cnn13", "cnn13/2", "cnn13/4"), default="fewlabels",
+                        help="fewlabels' CNN at --width, or the 13-layer CNN (CNN13; /2, /4: that fraction of its "
+                             "filters; --width unused)")
+    parser.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast (about 2x on this CPU)")
     parser.add_argument("--neighbours", type=int, default=0, help="semisup: strong views from one of K nearest images")
     parser.add_argument("--threshold", type=float, default=0.9, help="semisup: pseudo-label confidence threshold")
     parser.add_argument("--weight", type=float, default=1.0, help="semisup: weight of the unlabelled loss")
@@ -158,10 +171,12 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     data = split(load("fashion", None, None, 0, 0, 0, False))
-    network = _network(args) if args.network == "fewlabels" else {"spec": CNN13}  # fewlabels' CNN at --width
-    common = dict(batch_size=32, lr=args.lr, schedule="cosine", classes=list(range(10)), device=args.device,
+    network = (_network(args) if args.network == "fewlabels"  # fewlabels' CNN at --width
+               else {"spec": cnn13(int(args.network.partition("/")[2] or 1))})
+    common = dict(batch_size=args.batch_size, lr=args.lr, schedule="cosine", classes=list(range(10)),
+                  device=args.device,
                   optimizer=args.optimizer, weight_decay=args.weight_decay, nesterov=args.optimizer == "sgd",
-                  progress=False)
+                  bf16=args.bf16, progress=False)
     runs = []
     for draw in range(args.first_draw, args.first_draw + args.draws):
         labelled, unlabelled = data.draw(args.labels, draw)
@@ -170,11 +185,12 @@ def main() -> int:
             strong = VIEWS[name](args.strength)
             start = time.perf_counter()
             if args.method == "cnn_aug":
-                clf = CNNClassifier(network_params=network, epochs=cnn_epochs(len(y), args.steps, 32), augment=strong,
+                clf = CNNClassifier(network_params=network, epochs=cnn_epochs(len(y), args.steps, args.batch_size),
+                                    augment=strong,
                                     seed=draw, **common)
             else:
                 weak = fixmatch_views("fashion", args.strength)[0]
-                epochs, per_epoch = repeated_epochs(len(y), args.steps, 32)
+                epochs, per_epoch = repeated_epochs(len(y), args.steps, args.batch_size)
                 clf = SemiSupervisedClassifier(network_params=network, epochs=epochs, steps_per_epoch=per_epoch,
                                                unlabelled=unlabelled, threshold=args.threshold, ratio=args.ratio,
                                                unlabelled_weight=args.weight, views=(weak, strong),
