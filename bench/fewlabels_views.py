@@ -154,7 +154,7 @@ def main() -> int:
     parser.add_argument("--network", choices=("fewlabels", "cnn13", "cnn13/2", "cnn13/4"), default="fewlabels",
                         help="fewlabels' CNN at --width, or the 13-layer CNN (CNN13; /2, /4: that fraction of its "
                              "filters; --width unused)")
-    parser.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast (about 2x on this CPU)")
+    parser.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast (1.6-1.9x on the 2-core VM)")
     parser.add_argument("--neighbours", type=int, default=0, help="semisup: strong views from one of K nearest images")
     parser.add_argument("--threshold", type=float, default=0.9, help="semisup: pseudo-label confidence threshold")
     parser.add_argument("--weight", type=float, default=1.0, help="semisup: weight of the unlabelled loss")
@@ -174,9 +174,8 @@ def main() -> int:
     network = (_network(args) if args.network == "fewlabels"  # fewlabels' CNN at --width
                else {"spec": cnn13(int(args.network.partition("/")[2] or 1))})
     common = dict(batch_size=args.batch_size, lr=args.lr, schedule="cosine", classes=list(range(10)),
-                  device=args.device,
-                  optimizer=args.optimizer, weight_decay=args.weight_decay, nesterov=args.optimizer == "sgd",
-                  bf16=args.bf16, progress=False)
+                  device=args.device, optimizer=args.optimizer, weight_decay=args.weight_decay,
+                  nesterov=args.optimizer == "sgd", bf16=args.bf16, progress=False)
     runs = []
     for draw in range(args.first_draw, args.first_draw + args.draws):
         labelled, unlabelled = data.draw(args.labels, draw)
@@ -186,8 +185,7 @@ def main() -> int:
             start = time.perf_counter()
             if args.method == "cnn_aug":
                 clf = CNNClassifier(network_params=network, epochs=cnn_epochs(len(y), args.steps, args.batch_size),
-                                    augment=strong,
-                                    seed=draw, **common)
+                                    augment=strong, seed=draw, **common)
             else:
                 weak = fixmatch_views("fashion", args.strength)[0]
                 epochs, per_epoch = repeated_epochs(len(y), args.steps, args.batch_size)

@@ -38,7 +38,7 @@ def _network(cfg: Any) -> dict[str, Any]:
     return {"depth": 3, "width": cfg.width, "dropout": 0.0, "dense": 128}
 
 
-def bf16(cfg: Any, device: str) -> bool:
+def uses_bf16(cfg: Any, device: str) -> bool:
     """Whether ``--bf16`` turns bfloat16 autocast on for the networks this run trains on ``device``."""
     return bf16_enabled(cfg.bf16, torch.device(device).type)
 
@@ -82,13 +82,13 @@ class Pretrained:
         views = None if kind == "cells" else fixmatch_views(kind, 1.0)[1]
         return self.get("SimCLR", lambda: ContrastiveEmbedding(
             depth=3, width=c.width, epochs=c.pretrain_epochs, batch_size=256, views=views, seed=c.seed,
-            device=self.device, bf16=bf16(c, self.device), progress=c.progress).fit(self.images()))
+            device=self.device, bf16=uses_bf16(c, self.device), progress=c.progress).fit(self.images()))
 
     def autoencoder(self) -> AutoEncoderEmbedding:
         c = self.cfg
         return self.get("autoencoder", lambda: AutoEncoderEmbedding(
             code_dim=32, epochs=c.pretrain_epochs, layerwise_epochs=1, seed=c.seed, device=self.device,
-            bf16=bf16(c, self.device), progress=c.progress).fit(self.images()))
+            bf16=uses_bf16(c, self.device), progress=c.progress).fit(self.images()))
 
     def transfer_base(self) -> torch.nn.Module:
         c, other = self.cfg, OTHER[self.data.name]
@@ -97,7 +97,7 @@ class Pretrained:
             o = load(other, c.data_dir, None, 0, 0, c.seed, c.progress)
             epochs = cnn_epochs(len(o.y), c.steps * 4, c.batch_size)
             clf = CNNClassifier(network_params=_network(c), epochs=epochs, batch_size=c.batch_size, lr=3e-3,
-                                schedule="cosine", seed=c.seed, device=self.device, bf16=bf16(c, self.device),
+                                schedule="cosine", seed=c.seed, device=self.device, bf16=uses_bf16(c, self.device),
                                 progress=c.progress)
             return clf.fit(o.x, o.y).model_.truncate("features")
 
@@ -122,7 +122,7 @@ def train_and_predict(method: str, data: FewLabelData, labelled: np.ndarray, unl
         x, y = x[keep], y[keep]
     common = dict(batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine", seed=seed, classes=classes,
                   optimizer="adamw" if cfg.weight_decay else "adam", weight_decay=cfg.weight_decay, device=device,
-                  bf16=bf16(cfg, device), progress=False)
+                  bf16=uses_bf16(cfg, device), progress=False)
     if method in ("cnn", "cnn_aug"):
         epochs = cnn_epochs(len(y), cfg.steps, cfg.batch_size)
         augment = fixmatch_views(kind, cfg.strength)[1] if method == "cnn_aug" else None

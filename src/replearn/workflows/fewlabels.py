@@ -23,7 +23,7 @@ from replearn.utils.parallel import with_threads
 from replearn.utils.runtime import machine_info, resolve_device
 from replearn.workflows import fewlabels_report
 from replearn.workflows._fewlabels_data import DATASETS, load, parse_labels
-from replearn.workflows._fewlabels_methods import METHODS, OTHER, Pretrained, bf16
+from replearn.workflows._fewlabels_methods import METHODS, OTHER, Pretrained, uses_bf16
 from replearn.workflows._fewlabels_units import run_all
 from replearn.workflows._run import (AUTO_ON_OFF, MnistRunOptions, ParallelOptions, Result, check_at_least,
                                      option)
@@ -157,7 +157,7 @@ def run(cfg: Config, out: Path | None = None) -> Result:
                       "synthetic": data.synthetic, "n_train": int(len(data.y)),
                       "n_extra_unlabelled": int(len(data.extra)),
                       "n_test": int(len(data.y_test)), "records": records, "pretraining_seconds": pre.seconds,
-                      "bf16": bf16(cfg, device),
+                      "bf16": uses_bf16(cfg, device),
                       "summary": fewlabels_report.summarise(records), "machine": machine_info()}
     fewlabels_report.add_outputs(result, cfg, data)
     return result
