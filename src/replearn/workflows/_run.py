@@ -172,10 +172,10 @@ def scheduler_option() -> Any:
                   metavar="ADDRESS", saved=False, in_file=False)
 
 
-def bf16_option(default: str = "auto", what: str = "training") -> Any:
-    """bfloat16 autocast: ``auto`` (where the hardware has native bf16), ``on`` or ``off``."""
+def bf16_option(default: str = "auto", what: str = "training", note: str = "") -> Any:
+    """bfloat16 autocast: ``auto`` (where the hardware has native bf16), ``on`` or ``off``; ``note`` ends the help."""
     return option(default, f"bfloat16 autocast while {what}: 'auto' (where the CPU/GPU has native bf16), 'on' "
-                           "(wherever it runs) or 'off'", choices=AUTO_ON_OFF)
+                           "(wherever it runs) or 'off'" + (f"; {note}" if note else ""), choices=AUTO_ON_OFF)
 
 
 @dataclasses.dataclass
