@@ -9,7 +9,8 @@ with its augmentation, the default ``[cnn] epochs`` (30 when the stored results 
 crops) -- and then measures, as ``replearn domain`` does
 (:func:`replearn.evaluate.domain_shift.domain_classifier_score`, seed ``s``), how well a
 logistic regression tells the real crops from 600 fresh SYNTHETIC crops (seed ``1000 + s``):
-on the CNN's ``features`` codes, on the autoencoder's codes and on raw pixels (PCA-50).
+on the CNN's ``features`` codes, on the autoencoder's codes, on raw pixels (PCA-50) and on the 13 simple
+statistics of each crop together (:func:`replearn.workflows._domain_stats.statistics_classifier`).
 0.5 = cannot tell them apart. It also writes the per-statistic table of both sets
 (:mod:`replearn.workflows._domain_stats`), and, with the stages of the real cells (``--labels``, default the
 engineer's annotation in ``bench/labels/``), the synthetic-trained CNN's accuracy and per-stage recall on the real
@@ -46,7 +47,12 @@ from replearn.evaluate.domain_shift import domain_classifier_score
 from replearn.models import LECTURE_AE_BLOCKS
 from replearn.utils.atomic import atomic_path
 from replearn.workflows._assignment_grid import DEFAULTS
-from replearn.workflows._domain_stats import crop_statistics, statistics_table
+from replearn.workflows._domain_stats import (
+    crop_statistics,
+    per_crop_statistics,
+    statistics_classifier,
+    statistics_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = {"diameter": [14.0, 21.0], "ellipticity": 0.25, "centre_jitter": 1.5, "centre_offset": 0.0, "ring_width": [1.3, 1.8],
@@ -110,7 +116,8 @@ def one_seed(real: np.ndarray, kw: dict, seed: int, labels: np.ndarray | None = 
     pca = PCA(n_components=PIXEL_PCA, random_state=seed).fit(pooled)
     auc = {"cnn_features": domain_classifier_score(features(cnn, source), features(cnn, real), seed=seed),
            "autoencoder_codes": domain_classifier_score(ae.transform(source), ae.transform(real), seed=seed),
-           "raw_pixels_pca50": domain_classifier_score(pca.transform(sp), pca.transform(rp), seed=seed)}
+           "raw_pixels_pca50": domain_classifier_score(pca.transform(sp), pca.transform(rp), seed=seed),
+           "image_statistics": statistics_classifier(per_crop_statistics(source), per_crop_statistics(real), seed=seed)}
     out = {k: {"auc": round(v["auc"], 4), "auc_std": round(v["auc_std"], 4)} for k, v in auc.items()}
     acc = float(np.mean(cnn.predict(source) == synthetic_aureus(N_SOURCE, 0, seed=1000 + seed, preset="widefield",
                                                                 **kw).labels))

@@ -14,6 +14,7 @@ from replearn.evaluate.domain_shift import domain_classifier_score, nearest_neig
 from replearn.models import conv_autoencoder, save_model, small_cnn
 from replearn.workflows._domain_data import model_preset
 from replearn.workflows._domain_stats import STATISTICS, crop_statistics
+from replearn.workflows.domain_report import _leans_on
 
 SIZE = 24
 NAMES = ["0 before division", "1 septum forming", "2 septum formed"]
@@ -117,6 +118,19 @@ def test_classifier_end_to_end(tmp_path, cnn_run, fake_real, capsys):
     top = next(iter(st["sds_apart"]))
     assert f"image statistics furthest apart (pooled SDs; table in the report): {top}" in printed
     assert "pooled SDs apart" in report and st["what"]["ring_radius"] in report
+    # ... and how well all of them together tell the sets apart, with the statistic that matters most among them.
+    sc = st["classifier"]
+    assert 0.0 <= sc["auc"] <= 1.0 and sc["n_per_domain"] == 40 and set(sc["without"]) == set(STATISTICS)
+    assert f"| the {len(STATISTICS)} image statistics below, together | {sc['accuracy']:.3f}" in report
+    assert f"all together tell the sets apart with AUC {sc['auc']:.3f} (without " in printed
+
+
+@pytest.mark.parametrize("auc, without, says", [
+    (0.85, {"noise": 0.75, "mean": 0.84}, "without noise, the one it leans on most, 0.750"),
+    (1.0, {"mean": 0.995, "noise": 1.0}, "without any one of them, 0.995 or more: no single statistic carries"),
+])
+def test_the_statistic_leaned_on_is_named_only_when_dropping_it_matters(auc, without, says):
+    assert _leans_on({"auc": auc, "without": without}).startswith(says)
 
 
 def test_autoencoder_and_shift_between_presets(tmp_path, ae_file, fake_real):

@@ -21,7 +21,7 @@ from replearn.evaluate.domain_shift import (
     shift_sentence,
 )
 from replearn.workflows._domain_data import Crops
-from replearn.workflows._domain_stats import STATISTICS, crop_statistics
+from replearn.workflows._domain_stats import STATISTICS, per_crop_statistics, statistics_classifier, summarise
 
 PIXEL_PCA = 50  # raw-pixel reference: domain classifier on this many principal components
 
@@ -31,15 +31,17 @@ def pixels(images: np.ndarray) -> np.ndarray:
     return to_tensor(images).numpy().reshape(len(images), -1)
 
 
-def image_statistics(source: np.ndarray, real: np.ndarray) -> dict[str, Any]:
+def image_statistics(source: np.ndarray, real: np.ndarray, seed: int) -> dict[str, Any]:
     """Simple statistics of both sets of crops (N, H, W) in [0, 1] (:mod:`replearn.workflows._domain_stats`, on
-    the 0-255 scale), with how many pooled SDs apart the two means are, largest first: what a domain classifier
-    may key on."""
-    s, r = crop_statistics(255 * source), crop_statistics(255 * real)
+    the 0-255 scale), with how many pooled SDs apart the two means are, largest first, and how well they tell the
+    sets apart together (``classifier``): what a domain classifier may key on."""
+    per_s, per_r = per_crop_statistics(255 * source), per_crop_statistics(255 * real)
+    s, r = summarise(per_s), summarise(per_r)
     apart = {k: abs(s[k]["mean"] - r[k]["mean"]) / max(np.sqrt((s[k]["sd"] ** 2 + r[k]["sd"] ** 2) / 2), 1e-12)
              for k in STATISTICS}
     order = sorted(STATISTICS, key=lambda k: -apart[k])
     return {"synthetic": s, "real": r, "sds_apart": {k: float(apart[k]) for k in order}, "what": STATISTICS,
+            "classifier": statistics_classifier(per_s, per_r, seed=seed),
             "scale": "grey values 0-255 (each set as replearn reads it, scaled to [0, 1], times 255)"}
 
 
@@ -66,7 +68,7 @@ def measure(
     }
     out["nearest_neighbour"] = {**ratio, "space": f"the model's {s_codes.shape[1]}-D codes, Euclidean"}
     out["sentence"] = shift_sentence(codes_clf["auc"], ratio["ratio"])
-    out["image_statistics"] = image_statistics(sp.reshape(source.images.shape), rp.reshape(real.images.shape))
+    out["image_statistics"] = image_statistics(sp.reshape(source.images.shape), rp.reshape(real.images.shape), seed)
 
     guess = knn_stage_guess(s_codes, source.labels, r_codes, n_classes, k=k, seed=seed)
     arrays["knn_guess"] = guess.pop("predicted")

@@ -3,7 +3,9 @@
 :func:`crop_statistics` measures each crop (N, H, W) uint8 the same way, whichever set it
 comes from, and returns the mean and standard deviation over the crops of each statistic
 (:data:`STATISTICS` says what each one is). :func:`statistics_table` puts two sets side by
-side. Used by ``bench/widefield_realism.py`` (the ``widefield`` preset against the real
+side. :func:`statistics_classifier` says how well the statistics *together* tell two sets apart (a domain
+classifier on them), and which one it leans on most: sets can differ in how the statistics go together while
+no single one is far apart. Used by ``bench/widefield_realism.py`` (the ``widefield`` preset against the real
 crops of the shared field) and by the tests of the preset.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+from replearn.evaluate.domain_shift import domain_classifier_score
 
 STATISTICS = {
     "mean": "mean grey value of the crop",
@@ -96,7 +100,35 @@ def per_crop_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
 
 def crop_statistics(images: np.ndarray) -> dict[str, dict[str, float]]:
     """Mean and SD over the crops of each statistic: ``{name: {"mean": m, "sd": s}}``; images (N, H, W) uint8."""
-    return {k: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v))} for k, v in per_crop_statistics(images).items()}
+    return summarise(per_crop_statistics(images))
+
+
+def summarise(per_crop: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean and SD over the crops of each statistic of a :func:`per_crop_statistics` result."""
+    return {k: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v))} for k, v in per_crop.items()}
+
+
+def statistics_classifier(a: dict[str, np.ndarray], b: dict[str, np.ndarray], seed: int = 0) -> dict[str, object]:
+    """How well every statistic together tells set ``b`` from set ``a`` (two :func:`per_crop_statistics` results).
+
+    The domain classifier of :func:`replearn.evaluate.domain_shift.domain_classifier_score` (seed ``seed``) on the
+    statistics of each crop (a statistic a crop lacks, e.g. the noise of a crop without a dark region, takes the
+    pooled median), then again without each statistic in turn. Returns ``auc``, ``auc_std``, ``accuracy``,
+    ``n_per_domain`` and ``without`` (``{statistic: AUC without it}``, lowest first: the first is the one the
+    classifier leans on most in combination with the others).
+    """
+    names = list(STATISTICS)
+    x = np.stack([np.concatenate([a[k], b[k]]).astype(np.float64) for k in names], axis=1)
+    empty = np.isnan(x).all(axis=0)
+    fill = np.nanmedian(np.where(empty, 0.0, x), axis=0)  # a statistic that no crop has: 0
+    x = np.where(np.isnan(x), fill, x)
+    xa, xb = x[:len(a[names[0]])], x[len(a[names[0]]):]
+    whole = domain_classifier_score(xa, xb, seed=seed)
+    without = {k: float(domain_classifier_score(np.delete(xa, i, 1), np.delete(xb, i, 1), seed=seed)["auc"])
+               for i, k in enumerate(names)}
+    return {"auc": float(whole["auc"]), "auc_std": float(whole["auc_std"]), "accuracy": float(whole["accuracy"]),
+            "accuracy_std": float(whole["accuracy_std"]), "n_per_domain": int(whole["n_per_domain"]),
+            "without": dict(sorted(without.items(), key=lambda kv: kv[1]))}
 
 
 def statistics_table(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], names: tuple[str, str]) -> str:

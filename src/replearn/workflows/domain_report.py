@@ -18,6 +18,7 @@ from replearn.workflows._domain_measure import pixels
 
 N_SHOW = 8  # real cells in the neighbour figure
 N_RECONSTRUCTIONS = 10  # crops of each domain in the reconstruction figure
+LEAN_DROP = 0.02  # a statistic is named as the one the statistics' classifier leans on when its AUC falls this much
 CAPTIONS = {
     "domain_embedding.png": "Joint 2-D view ({how}): SYNTHETIC crops by stage and REAL cells",
     "domain_neighbours.png": "REAL cells and their nearest SYNTHETIC crops in code space",
@@ -136,12 +137,16 @@ def build_report(metrics: dict[str, Any], figures: list[str], command: str) -> R
     rep.heading("How far apart are the two domains?")
     rep.text(metrics["sentence"])
     codes, pix = dc["codes"], dc["raw_pixels_pca"]
+    st = metrics["image_statistics"]
+    sc = st["classifier"]
     nn = metrics["nearest_neighbour"]
     rep.table(["representation", "domain classifier accuracy", "AUC", "n per domain"], [
         [f"model codes ({metrics['code_dim']}-D)", f"{codes['accuracy']:.3f} +- {codes['accuracy_std']:.3f}",
          f"{codes['auc']:.3f} +- {codes['auc_std']:.3f}", codes["n_per_domain"]],
         [f"raw pixels (PCA-{pix['n_components']})", f"{pix['accuracy']:.3f} +- {pix['accuracy_std']:.3f}",
          f"{pix['auc']:.3f} +- {pix['auc_std']:.3f}", pix["n_per_domain"]],
+        [f"the {len(st['what'])} image statistics below, together", f"{sc['accuracy']:.3f} +- {sc['accuracy_std']:.3f}",
+         f"{sc['auc']:.3f} +- {sc['auc_std']:.3f}", sc["n_per_domain"]],
     ])
     rep.bullets([
         f"domain classifier: {dc['method']}; +- is the standard deviation over the {codes['n_splits']} folds; "
@@ -153,13 +158,14 @@ def build_report(metrics: dict[str, Any], figures: list[str], command: str) -> R
           f"{100 * metrics['reconstruction']['real_above_synthetic_p95']:.0f}% of real cells are reconstructed worse "
           "than 95% of synthetic crops"] if "reconstruction" in metrics else []))
     rep.heading("Simple image statistics of the two sets (what a domain classifier may key on)")
-    st = metrics["image_statistics"]
     rep.table(["statistic", "SYNTHETIC (mean +- SD over crops)", "real (mean +- SD)", "pooled SDs apart",
                "what it measures"],
               [[k, _mean_sd(st["synthetic"][k]), _mean_sd(st["real"][k]), f"{apart:.2f}", st["what"][k]]
                for k, apart in st["sds_apart"].items()])
     rep.text(f"Largest differences first; {st['scale']}. A statistic several SDs apart is a difference the "
-             "synthetic preset does not reproduce (docs/real_cells.md).")
+             "synthetic preset does not reproduce (docs/real_cells.md). The statistics can also differ in how they "
+             "go together while none is far apart alone: the same domain classifier on all of them tells the sets "
+             f"apart with AUC {sc['auc']:.3f} (table above); {_leans_on(sc)}.")
     rep.heading("Which stage would the model say? (a GUESS for real cells)")
     kg = metrics["knn_guess"]
     rows = [["SYNTHETIC crops: true stages"] + [f"{v:.2f}" for v in kg["source_fractions"]],
@@ -234,12 +240,22 @@ def summary(metrics: dict[str, Any], report: Path | None) -> str:
         lines.append("stage GUESS of the classifier for the real cells: "
                      + _fractions(names, metrics["classifier"]["real"]["fractions"]))
     apart = list(metrics["image_statistics"]["sds_apart"].items())[:3]
+    sc = metrics["image_statistics"]["classifier"]
     lines.append("image statistics furthest apart (pooled SDs; table in the report): "
-                 + ", ".join(f"{k} {v:.1f}" for k, v in apart))
+                 + ", ".join(f"{k} {v:.1f}" for k, v in apart)
+                 + f"; all together tell the sets apart with AUC {sc['auc']:.3f} ({_leans_on(sc)})")
     lines.append(metrics["sentence"])
     if report is not None:
         lines.append(f"report: {report}")
     return "\n".join(lines)
+
+
+def _leans_on(together: dict[str, Any]) -> str:
+    """Which statistic the classifier on all statistics leans on most: the AUC without it, when that is lower."""
+    lean, without = next(iter(together["without"].items()))
+    if together["auc"] - without < LEAN_DROP:
+        return f"without any one of them, {without:.3f} or more: no single statistic carries the difference"
+    return f"without {lean}, the one it leans on most, {without:.3f}"
 
 
 def _mean_sd(value: dict[str, float]) -> str:
