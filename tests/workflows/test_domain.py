@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,7 @@ from replearn.evaluate.domain_shift import domain_classifier_score, nearest_neig
 from replearn.models import conv_autoencoder, save_model, small_cnn
 from replearn.workflows._domain_data import model_preset
 from replearn.workflows._domain_stats import STATISTICS, crop_statistics
-from replearn.workflows.domain_report import _leans_on
+from replearn.workflows.domain_report import _leans_on, statistics_figure
 
 SIZE = 24
 NAMES = ["0 before division", "1 septum forming", "2 septum formed"]
@@ -68,8 +69,8 @@ def test_classifier_end_to_end(tmp_path, cnn_run, fake_real, capsys):
     run, model = cnn_run
     out = tmp_path / "dom"
     assert main(["domain", "--model", str(run), "--real", fake_real["widefield"], "--out", str(out), *COMMON]) == 0
-    for name in ("domain_embedding.png", "domain_neighbours.png", "domain_stages.png", "metrics.json", "codes.npz",
-                 "config.json", "report.md", "report.html"):
+    for name in ("domain_embedding.png", "domain_neighbours.png", "domain_stages.png", "domain_statistics.png",
+                 "metrics.json", "codes.npz", "config.json", "report.md", "report.html"):
         assert (out / name).is_file(), name
     assert not (out / "domain_reconstructions.png").exists()  # only for autoencoders
     m = json.loads((out / "metrics.json").read_text())
@@ -123,6 +124,27 @@ def test_classifier_end_to_end(tmp_path, cnn_run, fake_real, capsys):
     assert 0.0 <= sc["auc"] <= 1.0 and sc["n_per_domain"] == 40 and set(sc["without"]) == set(STATISTICS)
     assert f"| the {len(STATISTICS)} image statistics below, together | {sc['accuracy']:.3f}" in report
     assert f"all together tell the sets apart with AUC {sc['auc']:.3f} (without " in printed
+
+
+@pytest.mark.parametrize("without, axes", [
+    ({"noise": 0.75, "background": 0.80, "mean": 0.84}, ("noise", "background")),  # leans on noise, then background
+    ({"noise": 0.99, "background": 1.0, "mean": 1.0}, ("ring_radius", "centre")),  # no single one: furthest apart
+])
+def test_statistics_figure_plots_every_crop_on_the_two_statistics_that_matter(without, axes):
+    what = {k: STATISTICS[k] for k in STATISTICS}
+    st = {"what": what, "sds_apart": {"ring_radius": 3.0, "centre": 2.0, "noise": 0.1},
+          "classifier": {"auc": 1.0 if axes[0] == "ring_radius" else 0.85, "without": without}}
+    rng = np.random.default_rng(0)
+    arrays = {"statistics_synthetic": rng.random((30, len(what))), "statistics_real": rng.random((20, len(what)))}
+    fig = statistics_figure(arrays, st)
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith(axes[0] + ":") and ax.get_ylabel().startswith(axes[1] + ":")
+    synthetic, real = (c.get_offsets() for c in ax.collections)
+    names = list(what)
+    np.testing.assert_allclose(synthetic, arrays["statistics_synthetic"][:, [names.index(a) for a in axes]])
+    assert len(real) == 20 and [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "SYNTHETIC crops (30)", "REAL cells (20)"]
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("auc, without, says", [

@@ -31,11 +31,10 @@ def pixels(images: np.ndarray) -> np.ndarray:
     return to_tensor(images).numpy().reshape(len(images), -1)
 
 
-def image_statistics(source: np.ndarray, real: np.ndarray, seed: int) -> dict[str, Any]:
-    """Simple statistics of both sets of crops (N, H, W) in [0, 1] (:mod:`replearn.workflows._domain_stats`, on
-    the 0-255 scale), with how many pooled SDs apart the two means are, largest first, and how well they tell the
-    sets apart together (``classifier``): what a domain classifier may key on."""
-    per_s, per_r = per_crop_statistics(255 * source), per_crop_statistics(255 * real)
+def image_statistics(per_s: dict[str, np.ndarray], per_r: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
+    """Simple statistics of both sets of crops (per crop, from :func:`per_crop_statistics`), with how many pooled
+    SDs apart the two means are, largest first, and how well they tell the sets apart together (``classifier``):
+    what a domain classifier may key on."""
     s, r = summarise(per_s), summarise(per_r)
     apart = {k: abs(s[k]["mean"] - r[k]["mean"]) / max(np.sqrt((s[k]["sd"] ** 2 + r[k]["sd"] ** 2) / 2), 1e-12)
              for k in STATISTICS}
@@ -68,7 +67,12 @@ def measure(
     }
     out["nearest_neighbour"] = {**ratio, "space": f"the model's {s_codes.shape[1]}-D codes, Euclidean"}
     out["sentence"] = shift_sentence(codes_clf["auc"], ratio["ratio"])
-    out["image_statistics"] = image_statistics(sp.reshape(source.images.shape), rp.reshape(real.images.shape), seed)
+    # The statistics on the 0-255 scale, each set as replearn reads it.
+    per_s = per_crop_statistics(255 * sp.reshape(source.images.shape))
+    per_r = per_crop_statistics(255 * rp.reshape(real.images.shape))
+    out["image_statistics"] = image_statistics(per_s, per_r, seed)
+    arrays["statistics_synthetic"] = np.stack([per_s[k] for k in STATISTICS], axis=1)
+    arrays["statistics_real"] = np.stack([per_r[k] for k in STATISTICS], axis=1)
 
     guess = knn_stage_guess(s_codes, source.labels, r_codes, n_classes, k=k, seed=seed)
     arrays["knn_guess"] = guess.pop("predicted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ CAPTIONS = {
     "domain_neighbours.png": "REAL cells and their nearest SYNTHETIC crops in code space",
     "domain_stages.png": "Stage mix: true for the synthetic crops, guessed for the real cells",
     "domain_reconstructions.png": "Autoencoder reconstructions of REAL and SYNTHETIC crops",
+    "domain_statistics.png": "The two image statistics that tell the sets apart most, one point per crop",
 }
 
 
@@ -54,6 +56,7 @@ def add_outputs(result: Any, cfg: Any, description: str, source: Crops, real: Cr
         title="Stage mix: known for the synthetic crops, GUESSED for the real cells"))
     if "recon_real" in arrays:
         result.figure("domain_reconstructions.png", reconstructions_figure(source, real, arrays, metrics, cfg.seed))
+    result.figure("domain_statistics.png", statistics_figure(arrays, metrics["image_statistics"]))
     result.report = build_report(metrics, [name for name, _ in result.files if name in CAPTIONS], command_line(cfg))
 
 
@@ -112,6 +115,34 @@ def reconstructions_figure(source: Crops, real: Crops, arrays: dict[str, np.ndar
     rec = metrics["reconstruction"]
     return image_rows(rows, n=n, title=f"Autoencoder reconstructions: MSE real {rec['real_mse']:.4f}, "
                                        f"synthetic {rec['synthetic_mse']:.4f} ({rec['ratio']:.1f}x)")
+
+
+def statistics_figure(arrays: dict[str, np.ndarray], st: dict[str, Any]) -> Figure:
+    """SYNTHETIC crops and REAL cells on the two image statistics that tell them apart most: those the classifier
+    on all statistics leans on most, or the two furthest apart when no single one carries the difference."""
+    together = st["classifier"]
+    lean = list(together["without"])
+    if together["auc"] - together["without"][lean[0]] >= LEAN_DROP:
+        x, y = lean[:2]
+        why = (f"the two the classifier on all {len(st['what'])} statistics leans on most (AUC {together['auc']:.3f} "
+               f"together, {together['without'][x]:.3f} without {x})")
+    else:
+        x, y = list(st["sds_apart"])[:2]
+        why = (f"the two furthest apart (pooled SDs); no single statistic carries the difference "
+               f"(AUC {together['auc']:.3f} together)")
+    names = list(st["what"])
+    fig, ax = plt.subplots(figsize=(6.6, 5.4))
+    for key, label, style in (("statistics_synthetic", "SYNTHETIC crops", {"s": 10, "alpha": 0.5, "color": "tab:blue"}),
+                              ("statistics_real", "REAL cells", {"s": 18, "marker": "x", "color": "black",
+                                                                 "linewidths": 0.8})):
+        values = arrays[key]
+        ax.scatter(values[:, names.index(x)], values[:, names.index(y)], label=f"{label} ({len(values)})", **style)
+    ax.set_xlabel(textwrap.fill(f"{x}: {st['what'][x]}", 70), fontsize=8)
+    ax.set_ylabel(textwrap.fill(f"{y}: {st['what'][y]}", 60), fontsize=8)
+    ax.legend(fontsize=8, loc="best", framealpha=0.8)
+    ax.set_title(textwrap.fill(f"Image statistics: {why}", 80), fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- Report
