@@ -5,8 +5,9 @@ comes from, and returns the mean and standard deviation over the crops of each s
 (:data:`STATISTICS` says what each one is). :func:`statistics_table` puts two sets side by
 side. :func:`statistics_classifier` says how well the statistics *together* tell two sets apart (a domain
 classifier on them), and which one it leans on most: sets can differ in how the statistics go together while
-no single one is far apart. Used by ``bench/widefield_realism.py`` (the ``widefield`` preset against the real
-crops of the shared field) and by the tests of the preset.
+no single one is far apart. Used by ``replearn domain`` (:mod:`replearn.workflows._domain_measure`), by
+``bench/widefield_realism.py`` (the ``widefield`` preset against the real crops of the shared field) and by the
+tests of the preset.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def statistics_classifier(a: dict[str, np.ndarray], b: dict[str, np.ndarray], se
     The domain classifier of :func:`replearn.evaluate.domain_shift.domain_classifier_score` (seed ``seed``) on the
     statistics of each crop (a statistic a crop lacks, e.g. the noise of a crop without a dark region, takes the
     pooled median), then again without each statistic in turn. Returns ``auc``, ``auc_std``, ``accuracy``,
-    ``n_per_domain`` and ``without`` (``{statistic: AUC without it}``, lowest first: the first is the one the
+    ``accuracy_std``, ``n_per_domain`` and ``without`` (``{statistic: AUC without it}``, lowest first: the first is the one the
     classifier leans on most in combination with the others).
     """
     names = list(STATISTICS)
@@ -122,7 +123,8 @@ def statistics_classifier(a: dict[str, np.ndarray], b: dict[str, np.ndarray], se
     empty = np.isnan(x).all(axis=0)
     fill = np.nanmedian(np.where(empty, 0.0, x), axis=0)  # a statistic that no crop has: 0
     x = np.where(np.isnan(x), fill, x)
-    xa, xb = x[:len(a[names[0]])], x[len(a[names[0]]):]
+    n_a = len(a[names[0]])
+    xa, xb = x[:n_a], x[n_a:]
     whole = domain_classifier_score(xa, xb, seed=seed)
     without = {k: float(domain_classifier_score(np.delete(xa, i, 1), np.delete(xb, i, 1), seed=seed)["auc"])
                for i, k in enumerate(names)}

@@ -121,9 +121,8 @@ def statistics_figure(arrays: dict[str, np.ndarray], st: dict[str, Any]) -> Figu
     """SYNTHETIC crops and REAL cells on the two image statistics that tell them apart most: those the classifier
     on all statistics leans on most, or the two furthest apart when no single one carries the difference."""
     together = st["classifier"]
-    lean = list(together["without"])
-    if together["auc"] - together["without"][lean[0]] >= LEAN_DROP:
-        x, y = lean[:2]
+    if _leaned_on(together):
+        x, y = list(together["without"])[:2]
         why = (f"the two the classifier on all {len(st['what'])} statistics leans on most (AUC {together['auc']:.3f} "
                f"together, {together['without'][x]:.3f} without {x})")
     else:
@@ -281,10 +280,17 @@ def summary(metrics: dict[str, Any], report: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _leans_on(together: dict[str, Any]) -> str:
-    """Which statistic the classifier on all statistics leans on most: the AUC without it, when that is lower."""
+def _leaned_on(together: dict[str, Any]) -> str | None:
+    """The statistic the classifier on all statistics leans on most, when leaving it out lowers the AUC by at least
+    :data:`LEAN_DROP`; else None (no single statistic carries the difference)."""
     lean, without = next(iter(together["without"].items()))
-    if together["auc"] - without < LEAN_DROP:
+    return lean if together["auc"] - without >= LEAN_DROP else None
+
+
+def _leans_on(together: dict[str, Any]) -> str:
+    """In words: the AUC without the statistic the classifier on all statistics leans on most (:func:`_leaned_on`)."""
+    lean, without = next(iter(together["without"].items()))
+    if _leaned_on(together) is None:
         return f"without any one of them, {without:.3f} or more: no single statistic carries the difference"
     return f"without {lean}, the one it leans on most, {without:.3f}"
 
