@@ -131,7 +131,7 @@ def test_classifier_end_to_end(tmp_path, cnn_run, fake_real, capsys):
     ({"noise": 0.99, "background": 1.0, "mean": 1.0}, ("ring_radius", "centre")),  # no single one: furthest apart
 ])
 def test_statistics_figure_plots_every_crop_on_the_two_statistics_that_matter(without, axes):
-    what = {k: STATISTICS[k] for k in STATISTICS}
+    what = dict(STATISTICS)
     st = {"what": what, "sds_apart": {"ring_radius": 3.0, "centre": 2.0, "noise": 0.1},
           "classifier": {"auc": 1.0 if axes[0] == "ring_radius" else 0.85, "without": without}}
     rng = np.random.default_rng(0)

@@ -21,7 +21,13 @@ from replearn.evaluate.domain_shift import (
     shift_sentence,
 )
 from replearn.workflows._domain_data import Crops
-from replearn.workflows._domain_stats import STATISTICS, per_crop_statistics, statistics_classifier, summarise
+from replearn.workflows._domain_stats import (
+    STATISTICS,
+    per_crop_statistics,
+    statistics_classifier,
+    statistics_matrix,
+    summarise,
+)
 
 PIXEL_PCA = 50  # raw-pixel reference: domain classifier on this many principal components
 
@@ -71,8 +77,7 @@ def measure(
     per_s = per_crop_statistics(255 * sp.reshape(source.images.shape))
     per_r = per_crop_statistics(255 * rp.reshape(real.images.shape))
     out["image_statistics"] = image_statistics(per_s, per_r, seed)
-    arrays["statistics_synthetic"] = np.stack([per_s[k] for k in STATISTICS], axis=1)
-    arrays["statistics_real"] = np.stack([per_r[k] for k in STATISTICS], axis=1)
+    arrays["statistics_synthetic"], arrays["statistics_real"] = statistics_matrix(per_s), statistics_matrix(per_r)
 
     guess = knn_stage_guess(s_codes, source.labels, r_codes, n_classes, k=k, seed=seed)
     arrays["knn_guess"] = guess.pop("predicted")

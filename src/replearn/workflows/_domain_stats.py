@@ -109,6 +109,11 @@ def summarise(per_crop: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     return {k: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v))} for k, v in per_crop.items()}
 
 
+def statistics_matrix(per_crop: dict[str, np.ndarray]) -> np.ndarray:
+    """A :func:`per_crop_statistics` result as one float64 array (N, 13), columns in :data:`STATISTICS` order."""
+    return np.stack([np.asarray(per_crop[k], dtype=np.float64) for k in STATISTICS], axis=1)
+
+
 def statistics_classifier(a: dict[str, np.ndarray], b: dict[str, np.ndarray], seed: int = 0) -> dict[str, object]:
     """How well every statistic together tells set ``b`` from set ``a`` (two :func:`per_crop_statistics` results).
 
@@ -118,16 +123,14 @@ def statistics_classifier(a: dict[str, np.ndarray], b: dict[str, np.ndarray], se
     ``accuracy_std``, ``n_per_domain`` and ``without`` (``{statistic: AUC without it}``, lowest first: the first is the one the
     classifier leans on most in combination with the others).
     """
-    names = list(STATISTICS)
-    x = np.stack([np.concatenate([a[k], b[k]]).astype(np.float64) for k in names], axis=1)
+    xa, xb = statistics_matrix(a), statistics_matrix(b)
+    x = np.concatenate([xa, xb])
     empty = np.isnan(x).all(axis=0)
     fill = np.nanmedian(np.where(empty, 0.0, x), axis=0)  # a statistic that no crop has: 0
-    x = np.where(np.isnan(x), fill, x)
-    n_a = len(a[names[0]])
-    xa, xb = x[:n_a], x[n_a:]
+    xa, xb = (np.where(np.isnan(m), fill, m) for m in (xa, xb))
     whole = domain_classifier_score(xa, xb, seed=seed)
     without = {k: float(domain_classifier_score(np.delete(xa, i, 1), np.delete(xb, i, 1), seed=seed)["auc"])
-               for i, k in enumerate(names)}
+               for i, k in enumerate(STATISTICS)}
     return {"auc": float(whole["auc"]), "auc_std": float(whole["auc_std"]), "accuracy": float(whole["accuracy"]),
             "accuracy_std": float(whole["accuracy_std"]), "n_per_domain": int(whole["n_per_domain"]),
             "without": dict(sorted(without.items(), key=lambda kv: kv[1]))}
